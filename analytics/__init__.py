@@ -1,0 +1,1 @@
+"""flaglens analytics."""

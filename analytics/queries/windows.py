@@ -1,0 +1,81 @@
+"""Time windows: the half-open ``[start, end)`` range every query takes, always UTC-aware."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from analytics.errors import InvalidWindow
+
+_DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_DURATION_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Prometheus-style duration such as ``5m``, ``6h``, ``28d`` or ``2w``."""
+    match = _DURATION_RE.match(text.strip())
+    if match is None:
+        raise InvalidWindow(f"duration {text!r} is not of the form <int><ms|s|m|h|d|w>, e.g. '6h'")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
+    """Parse an ISO-8601 instant (naive means UTC), ``now``, or ``now-<duration>``."""
+    now = now or datetime.now(UTC)
+    text = text.strip()
+    if text == "now":
+        return now
+    if text.startswith("now-"):
+        return now - parse_duration(text[4:])
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidWindow(
+            f"time {text!r} is neither ISO-8601 (2026-11-16T00:00Z) nor now / now-<duration>"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A half-open time range ``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise InvalidWindow("TimeWindow needs timezone-aware datetimes (UTC)")
+        if self.end <= self.start:
+            raise InvalidWindow(f"window end {self.end} is not after its start {self.start}")
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @classmethod
+    def last(cls, duration: timedelta, *, now: datetime | None = None) -> TimeWindow:
+        """The window of the given length that ends now."""
+        end = now or datetime.now(UTC)
+        return cls(end - duration, end)
+
+    @classmethod
+    def parse(cls, start: str, end: str = "now", *, now: datetime | None = None) -> TimeWindow:
+        """Build a window from CLI/URL text (ISO-8601, ``now`` or ``now-6h``)."""
+        now = now or datetime.now(UTC)
+        return cls(parse_instant(start, now=now), parse_instant(end, now=now))
+
+    def shift(self, delta: timedelta) -> TimeWindow:
+        return TimeWindow(self.start + delta, self.end + delta)
+
+    def previous(self) -> TimeWindow:
+        """The window of equal length that ends where this one starts."""
+        return self.shift(-self.duration)

@@ -1,0 +1,1 @@
+"""flaglens sample_data."""
