@@ -1,0 +1,257 @@
+"""The contract registry: loads every contract once, compiles it, and checks records.
+
+A contract file is a JSON Schema (draft 2020-12) with an ``$id`` and an ``x-flaglens`` object
+naming the contract, its semantic version, the event it describes and, for decision contracts,
+the policy module. Records are mapped to a contract by ``event_name`` (and, for
+``feature_flag.evaluation``, by ``policy.module``); a ``contract.version`` attribute pins an
+exact version (``1.1.0``) or a major (``1``); otherwise the newest version applies.
+Several versions of a contract stay live at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+import jsonschema_rs
+
+from contracts.errors import DuplicateContract, InvalidContract, UnknownContract
+
+EVALUATION_EVENT = "feature_flag.evaluation"
+VERSION_ATTRIBUTE = "contract.version"
+Unmapped = Literal["reject", "accept"]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One way a record breaks its contract; ``pointer`` is an RFC 6901 JSON pointer."""
+
+    contract_id: str | None
+    contract_version: str | None
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.contract_id}@{self.contract_version} " if self.contract_id else ""
+        return f"{where}{self.pointer or '/'}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The contract a record was checked against and what it broke (nothing when ``ok``)."""
+
+    contract_id: str | None
+    contract_version: str | None
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One loaded, compiled contract version."""
+
+    name: str
+    version: str
+    event_name: str
+    policy_module: str | None
+    schema: Mapping[str, Any]
+    path: str
+    validator: Any = field(repr=False, compare=False)
+    passed: Verdict = field(repr=False, compare=False)
+
+    @property
+    def uri(self) -> str:
+        return str(self.schema["$id"])
+
+    def check(self, record: Mapping[str, Any]) -> Verdict:
+        """Validate one record; valid records share one cached verdict."""
+        if self.validator.is_valid(record):
+            return self.passed
+        violations = tuple(
+            Violation(self.name, self.version, _pointer(error), _message(error))
+            for error in self.validator.iter_errors(record)
+        )
+        return Verdict(self.name, self.version, violations)
+
+
+def _escape(token: object) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(error: Any) -> str:
+    path = "".join(f"/{_escape(token)}" for token in error.instance_path)
+    if type(error.kind).__name__ == "Required":
+        return f"{path}/{_escape(error.kind.property)}"
+    return path
+
+
+def _message(error: Any) -> str:
+    if type(error.kind).__name__ == "Required":
+        return "required property is missing"
+    return str(error.message)
+
+
+def _read(path: Path | Any) -> tuple[str, dict[str, Any]]:
+    name = str(path)
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidContract(name, f"cannot read JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise InvalidContract(name, "a contract must be a JSON object")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise InvalidContract(name, f"not a valid draft 2020-12 schema at {where}: {exc.message}") from exc
+    meta = schema.get("x-flaglens")
+    if not isinstance(meta, dict) or not {"contract", "version", "event_name"} <= meta.keys():
+        raise InvalidContract(name, "missing x-flaglens {contract, version, event_name}")
+    if "$id" not in schema:
+        raise InvalidContract(name, "missing $id")
+    try:
+        _version_key(str(meta["version"]))
+    except ValueError as exc:
+        raise InvalidContract(name, f"version {meta['version']!r} is not MAJOR.MINOR.PATCH") from exc
+    return name, schema
+
+
+def _schema_files(directory: Path | None) -> list[Any]:
+    if directory is not None:
+        if not directory.is_dir():
+            raise InvalidContract(directory, "contracts directory does not exist")
+        return sorted(directory.glob("*.json"))
+    root = resources.files("contracts").joinpath("schemas")
+    return sorted((p for p in root.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
+
+
+class Registry:
+    """Every loaded contract, and the mapping from records to contracts."""
+
+    def __init__(self, contracts: Iterable[Contract], *, unmapped: Unmapped = "reject") -> None:
+        self.unmapped: Unmapped = unmapped
+        self._versions: dict[str, list[Contract]] = {}
+        for contract in contracts:
+            self._versions.setdefault(contract.name, []).append(contract)
+        for versions in self._versions.values():
+            versions.sort(key=lambda c: _version_key(c.version))
+        # event name → contract name for events with no module split
+        self._by_event: dict[str, str] = {}
+        self._modules: dict[str, str] = {}
+        for name, versions in self._versions.items():
+            newest = versions[-1]
+            if newest.policy_module is None:
+                self._by_event[newest.event_name] = name
+            else:
+                self._modules[newest.policy_module] = name
+        self._uncontracted = Verdict(None, None)
+
+    @property
+    def contracts(self) -> list[Contract]:
+        """Every loaded contract version, by name then version."""
+        return [c for name in sorted(self._versions) for c in self._versions[name]]
+
+    def get(self, name: str, version: str | None = None) -> Contract:
+        """A contract by name and exact version, major (``"1"``), or newest when None."""
+        versions = self._versions.get(name)
+        if not versions:
+            raise UnknownContract(name, version, sorted(self._versions))
+        if version is None:
+            return versions[-1]
+        wanted = version.split(".")
+        matching = [c for c in versions if c.version.split(".")[: len(wanted)] == wanted]
+        if not matching:
+            raise UnknownContract(name, version, [c.version for c in versions])
+        return matching[-1]
+
+    def _contract_name(self, record: Mapping[str, Any]) -> str | None:
+        event = record.get("event_name")
+        if event == EVALUATION_EVENT:
+            module = record.get("policy.module")
+            return self._modules.get(module, self._by_event.get(EVALUATION_EVENT)) if isinstance(module, str) else self._by_event.get(EVALUATION_EVENT)
+        return self._by_event.get(event) if isinstance(event, str) else None
+
+    def check(self, record: Mapping[str, Any]) -> Verdict:
+        """The contract for a record and what the record breaks of it."""
+        name = self._contract_name(record)
+        if name is None:
+            if self.unmapped == "accept":
+                return self._uncontracted
+            event = record.get("event_name")
+            known = sorted({c.event_name for c in self.contracts})
+            return Verdict(
+                None,
+                None,
+                (
+                    Violation(
+                        None,
+                        None,
+                        "/event_name",
+                        f"no contract for event {event!r}; contracted events: {', '.join(known)}",
+                    ),
+                ),
+            )
+        pinned = record.get(VERSION_ATTRIBUTE)
+        try:
+            contract = self.get(name, None if pinned is None else str(pinned))
+        except UnknownContract as exc:
+            return Verdict(name, None, (Violation(name, None, f"/{VERSION_ATTRIBUTE}", str(exc)),))
+        return contract.check(record)
+
+    def check_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+        """Check many records; the hot path of ingestion."""
+        check = self.check
+        return [check(record) for record in records]
+
+
+def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject") -> Registry:
+    """Load, meta-validate and compile every contract.
+
+    Args:
+        directory: a folder of contract files; default: the contracts shipped in this package.
+        unmapped: what to do with an event no contract covers: reject it (default) or accept
+            it as uncontracted.
+
+    Raises:
+        InvalidContract: a file is not a usable contract (names the file and the problem).
+        DuplicateContract: two files define the same contract name and version.
+    """
+    loaded = [_read(path) for path in _schema_files(directory)]
+    registry = jsonschema_rs.Registry([(schema["$id"], schema) for _, schema in loaded])
+    seen: dict[tuple[str, str], str] = {}
+    contracts = []
+    for path, schema in loaded:
+        meta = schema["x-flaglens"]
+        key = (str(meta["contract"]), str(meta["version"]))
+        if key in seen:
+            raise DuplicateContract(key[0], key[1], [seen[key], path])
+        seen[key] = path
+        try:
+            validator = jsonschema_rs.validator_for(schema, registry=registry)
+        except (jsonschema_rs.ReferencingError, ValueError) as exc:
+            raise InvalidContract(path, f"cannot compile: {exc}") from exc
+        contracts.append(
+            Contract(
+                name=key[0],
+                version=key[1],
+                event_name=str(meta["event_name"]),
+                policy_module=meta.get("policy_module"),
+                schema=schema,
+                path=path,
+                validator=validator,
+                passed=Verdict(key[0], key[1]),
+            )
+        )
+    return Registry(contracts, unmapped=unmapped)
