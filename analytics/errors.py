@@ -1,11 +1,11 @@
 """Errors raised by the analytics layer and the store.
 
-    AnalyticsError
-    ├── InvalidWindow        a time range or duration that cannot be used
-    ├── ConfigError          an SLO, governance, key or alert file that is wrong (names file and field)
-    └── StoreError           anything the database said
-        ├── TransientStoreError   worth retrying (lock held, I/O hiccup)
-        └── TerminalStoreError    will fail again (schema, constraint, corrupt file)
+AnalyticsError
+├── InvalidWindow        a time range or duration that cannot be used
+├── ConfigError          an SLO, governance, key or alert file that is wrong (names file and field)
+└── StoreError           anything the database said
+    ├── TransientStoreError   worth retrying (lock held, I/O hiccup)
+    └── TerminalStoreError    will fail again (schema, constraint, corrupt file)
 """
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""The DuckDB store: one database per process, one writer, a cursor per reader.
+
+DuckDB lets a single process open a database file read-write, so the ingest server, its
+dashboards and its alert evaluator share one :class:`Store` and read through their own cursors
+while the writer appends. This module is also the one place where DuckDB's exceptions become
+:class:`~analytics.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+
+from analytics.errors import StoreError, TerminalStoreError, TransientStoreError
+from analytics.warehouse.migrations import applied_version, latest_version, migrate
+
+
+def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
+    """Map a DuckDB exception to a store error that says what to do."""
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return TransientStoreError(
+            f"database {path} is in use by another process (a running `flaglens serve`?); "
+            f"stop it, or query through its dashboards. DuckDB said: {text}"
+        )
+    if isinstance(exc, duckdb.IOException):
+        return TransientStoreError(f"I/O error on {path}: {text}")
+    if isinstance(exc, duckdb.TransactionException):
+        return TransientStoreError(f"transaction conflict on {path}: {text}")
+    return TerminalStoreError(f"database error on {path}: {text}")
+
+
+class Store:
+    """An open flaglens database."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self._connection = connection
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+        """Open (and, unless read-only, create and migrate) the database at ``path``.
+
+        Raises:
+            TransientStoreError: another process holds the file.
+            TerminalStoreError: the file's schema version is not one this flaglens reads.
+        """
+        where = str(path)
+        if read_only and where != ":memory:" and not Path(where).exists():
+            raise TerminalStoreError(
+                f"no database at {where}; run `flaglens serve --db {where}` first"
+            )
+        try:
+            connection = duckdb.connect(where, read_only=read_only)
+        except duckdb.Error as exc:
+            raise translate(exc, path=where) from exc
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            if read_only:
+                version = applied_version(connection)
+                if version != latest_version():
+                    raise TerminalStoreError(
+                        f"database {where} has schema version {version}, this flaglens reads "
+                        f"{latest_version()}; open it once read-write (flaglens serve) to migrate"
+                    )
+            else:
+                migrate(connection)
+        except duckdb.Error as exc:
+            connection.close()
+            raise translate(exc, path=where) from exc
+        except StoreError:
+            connection.close()
+            raise
+        return cls(connection, where, read_only)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for one thread (DuckDB connections are not shared across threads)."""
+        with self._lock:
+            cursor = self._connection.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return applied_version(self._connection)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,72 @@
+"""Arrow schemas of the store's tables, read from the migrations themselves so they cannot drift.
+
+The schema of each table is taken once from an in-memory database built by the same migration
+files as the real store. Writers build Arrow tables with :func:`arrow_table`, leaving out the
+columns the writer fills at commit time (:data:`COMMIT_TIME_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from analytics.warehouse.migrations import migrate
+
+RECORD_TABLES = ("decisions", "policy_changes", "engagement", "spans", "quarantine")
+# columns stamped by the writer in the transaction that commits the row
+COMMIT_TIME_COLUMNS: Mapping[str, str] = {
+    "decisions": "ingested_at",
+    "policy_changes": "ingested_at",
+    "engagement": "ingested_at",
+    "spans": "ingested_at",
+    "quarantine": "quarantined_at",
+    "ingest_log": "committed_at",
+}
+
+
+@functools.cache
+def table_schema(table: str) -> pa.Schema:
+    """The full Arrow schema of a store table, as DuckDB reports it."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        migrate(con)
+        query = f'SELECT * FROM "{table}" LIMIT 0'  # noqa: S608 - table names are constants
+        return con.execute(query).to_arrow_table().schema
+    finally:
+        con.close()
+
+
+@functools.cache
+def input_schema(table: str) -> pa.Schema:
+    """The schema callers build: the table's columns minus the commit-time one."""
+    schema = table_schema(table)
+    skip = COMMIT_TIME_COLUMNS.get(table)
+    return pa.schema([f for f in schema if f.name != skip])
+
+
+def input_columns(table: str) -> Sequence[str]:
+    return input_schema(table).names
+
+
+def arrow_table(table: str, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
+    """Column lists → an Arrow table with the table's input schema (missing columns are null).
+
+    Timestamp columns take integers in microseconds since the epoch (UTC).
+    """
+    schema = input_schema(table)
+    length = len(next(iter(columns.values()))) if columns else 0
+    arrays = []
+    for field in schema:
+        values = columns.get(field.name)
+        if values is None:
+            arrays.append(pa.nulls(length, field.type))
+        elif pa.types.is_timestamp(field.type):
+            arrays.append(pa.array(values, pa.int64()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)

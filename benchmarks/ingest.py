@@ -1,0 +1,203 @@
+"""Ingest throughput: a load process sends OTLP/HTTP protobuf to a real `flaglens serve`.
+
+Each request carries 512 feature_flag.evaluation log records with unique decision ids (ids are
+patched into one pre-encoded template, so the load generator costs little CPU). Reports accepted
+events/s, request latency p50/p99, the server's peak RSS (sampled every 0.5 s, with the RSS after
+the first 10 s so growth shows), and in the same run the ceiling: decode + canonical mapping +
+contract check alone, in this process, on the same bodies.
+
+    .venv/bin/python benchmarks/ingest.py --seconds 60 --connections 8
+    .venv/bin/python benchmarks/ingest.py --seconds 300      # the 5-minute memory check
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from contracts import load_registry, normalize_legacy  # noqa: E402
+from ingest.decode import canonical_logs, decode_request  # noqa: E402
+from ingest.limits import Limits  # noqa: E402
+from tests.servers import start_server  # noqa: E402
+
+RECORDS_PER_REQUEST = 512
+_PLACEHOLDER = b"Q" * 16
+
+
+def build_template() -> bytes:
+    """One encoded ExportLogsServiceRequest whose decision ids all start with the placeholder."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(
+        resource=Resource.create(
+            {"service.name": "checkout", "deployment.environment.name": "prod"}
+        )
+    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("bench")
+    modules = ("release", "privacy", "security", "cost")
+    for i in range(RECORDS_PER_REQUEST):
+        module = modules[i % 4]
+        attributes: dict[str, object] = {
+            "feature_flag.key": f"flag-{i % 30}",
+            "feature_flag.version": "v7",
+            "feature_flag.result.variant": "on" if i % 3 else "off",
+            "feature_flag.result.reason": "targeting_match",
+            "feature_flag.provider.name": "flagd",
+            "feature_flag.context.id": f"user-{i * 7919 % 50000}",
+            "decision.id": _PLACEHOLDER.decode() + f"{i:04d}",
+            "policy.module": module,
+            "policy.rule.id": f"rule-{i % 5}",
+            "cohort.id": f"cohort-{i % 4}",
+        }
+        if module == "privacy":
+            attributes |= {"privacy.purpose": "personalisation", "privacy.consent.state": "granted"}
+        elif module == "security":
+            attributes["user.roles"] = ("member",)
+        elif module == "cost":
+            attributes["cost.center"] = "cc-42"
+        logger.emit(event_name="feature_flag.evaluation", attributes=attributes)
+    provider.shutdown()
+    return bytes(encode_logs(exporter.get_finished_logs()).SerializeToString())
+
+
+def request_body(template: bytes, n: int) -> bytes:
+    return template.replace(_PLACEHOLDER, f"{n:016x}".encode())
+
+
+def decode_ceiling(template: bytes, seconds: float = 5.0) -> float:
+    """Records/s of decode + canonical mapping + contract check alone, on one core."""
+    registry = load_registry()
+    limits = Limits()
+    done = 0
+    start = time.perf_counter()
+    n = 0
+    while time.perf_counter() - start < seconds:
+        body = request_body(template, n)
+        n += 1
+        request = decode_request(
+            "logs",
+            body,
+            content_type="application/x-protobuf",
+            content_encoding=None,
+            limits=limits,
+        )
+        items = canonical_logs(request, limits)
+        for item in items:
+            normalize_legacy(item.record)
+        registry.check_batch([item.record for item in items])
+        done += len(items)
+    return done / (time.perf_counter() - start)
+
+
+def run_load(
+    url: str, template: bytes, seconds: float, connections: int
+) -> tuple[int, list[float], int]:
+    """Send from several threads for `seconds`; returns (accepted events, latencies, errors)."""
+    latencies: list[float] = []
+    accepted = 0
+    errors = 0
+    counter = iter(range(1 << 62))
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal accepted, errors
+        with httpx.Client(timeout=60) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    n = next(counter)
+                body = request_body(template, n)
+                t0 = time.perf_counter()
+                response = client.post(
+                    f"{url}/v1/logs",
+                    content=body,
+                    headers={"content-type": "application/x-protobuf"},
+                )
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    if response.status_code == 200:
+                        accepted += RECORDS_PER_REQUEST
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+                if response.status_code == 503:
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return accepted, latencies, errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+
+    template = build_template()
+    ceiling = decode_ceiling(template)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "bench.duckdb")
+        proc = psutil.Process(server.process.pid)
+        rss: list[tuple[float, int]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            t0 = time.monotonic()
+            while not sampling.is_set():
+                rss.append((time.monotonic() - t0, proc.memory_info().rss))
+                sampling.wait(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        accepted, latencies, errors = run_load(
+            server.http_url, template, args.seconds, args.connections
+        )
+        elapsed = time.perf_counter() - started
+        sampling.set()
+        server.stop()
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+    peak = max(r for _, r in rss) / 2**20
+    after_warmup = next((r for t, r in rss if t >= 10), rss[-1][1]) / 2**20
+    rate = accepted / elapsed
+    print(
+        f"requests of {RECORDS_PER_REQUEST} decisions, "
+        f"{args.connections} connections, {elapsed:.0f} s"
+    )
+    print(f"accepted events/s        {rate:12,.0f}")
+    print(f"request latency p50/p99  {p50:8.1f} / {p99:.1f} ms")
+    print(f"non-200 answers          {errors:12d}")
+    print(
+        f"server RSS peak          {peak:10.0f} MiB "
+        f"(at 10 s: {after_warmup:.0f} MiB, end: {rss[-1][1] / 2**20:.0f} MiB)"
+    )
+    print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")
+    print(f"ratio accepted/ceiling   {rate / ceiling:12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Decoded OTLP requests → canonical records: one flat JSON object per log record or span event.
+
+This is the slowest stage of ingestion (building Python objects from parsed protobuf), so it
+converts each resource's attributes once and copies them into every record of that resource.
+Per-record limits are checked here; a record over a limit is marked, not dropped, so the
+pipeline quarantines it with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.errors import PayloadTooLarge
+from ingest.limits import Limits
+
+_EVALUATION = "feature_flag.evaluation"
+_SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+_STATUS_CODES = ("unset", "ok", "error")
+_NS_PER_MS = 1_000_000
+
+
+class _OverLimit(Exception):
+    """A record breaks a per-record limit; carries the reason."""
+
+
+@dataclass(slots=True)
+class CanonicalRecord:
+    """A canonical record and any per-record limit it broke (then it must be rejected)."""
+
+    record: dict[str, Any]
+    limit_violations: tuple[str, ...] = ()
+    span_index: int = -1
+    """For span events: the index of the span (in the request) the event belongs to."""
+
+
+@dataclass(slots=True)
+class SpanRow:
+    """One span's typed fields for the `spans` table, plus its flat attributes."""
+
+    start_time: int
+    end_time: int
+    duration_ms: float
+    service_name: str | None
+    environment: str | None
+    name: str
+    kind: str
+    status_code: str
+    http_route: str | None
+    http_method: str | None
+    http_status_code: int | None
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    attributes: dict[str, Any]
+    limit_violations: tuple[str, ...] = ()
+
+    def row(self) -> dict[str, Any]:
+        """The `spans` columns (times in unix nanoseconds; attributes still a dict)."""
+        return {
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "duration_ms": self.duration_ms,
+            "service_name": self.service_name,
+            "environment": self.environment,
+            "name": self.name,
+            "kind": self.kind,
+            "status_code": self.status_code,
+            "http_route": self.http_route,
+            "http_method": self.http_method,
+            "http_status_code": self.http_status_code,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "attributes": self.attributes,
+        }
+
+
+class _Converter:
+    """AnyValue → JSON value under the per-record limits."""
+
+    __slots__ = ("max_depth", "max_string")
+
+    def __init__(self, limits: Limits) -> None:
+        self.max_depth = limits.max_value_depth
+        self.max_string = limits.max_attribute_value_bytes
+
+    def value(self, any_value: Any, depth: int = 1) -> Any:
+        kind = any_value.WhichOneof("value")
+        if kind == "string_value":
+            text: str = any_value.string_value
+            if len(text) > self.max_string // 4 and len(text.encode()) > self.max_string:
+                raise _OverLimit(
+                    f"a string attribute value is {len(text.encode())} bytes, over the limit "
+                    f"of {self.max_string}"
+                )
+            return text
+        if kind == "int_value" or kind == "bool_value" or kind == "double_value":
+            return getattr(any_value, kind)
+        if kind is None:
+            return None
+        if depth >= self.max_depth:
+            raise _OverLimit(f"attribute value nested deeper than {self.max_depth} levels")
+        if kind == "array_value":
+            return [self.value(v, depth + 1) for v in any_value.array_value.values]
+        if kind == "kvlist_value":
+            return {kv.key: self.value(kv.value, depth + 1) for kv in any_value.kvlist_value.values}
+        return base64.b64encode(any_value.bytes_value).decode()
+
+    def attributes(self, key_values: Iterable[Any], into: dict[str, Any]) -> None:
+        value = self.value
+        for kv in key_values:
+            into[kv.key] = value(kv.value)
+
+
+def _resource(converter: _Converter, resource: Any) -> tuple[dict[str, Any], str | None]:
+    attributes: dict[str, Any] = {}
+    try:
+        converter.attributes(resource.attributes, attributes)
+    except _OverLimit as exc:
+        return attributes, str(exc)
+    if "deployment.environment.name" not in attributes and "deployment.environment" in attributes:
+        # the name before semantic conventions 1.27
+        attributes["deployment.environment.name"] = attributes["deployment.environment"]
+    return attributes, None
+
+
+def _check_count(total: int, limits: Limits) -> None:
+    if total > limits.max_records_per_request:
+        raise PayloadTooLarge(limit=limits.max_records_per_request, received=total, stage="records")
+
+
+def _too_many(count: int, limits: Limits) -> str | None:
+    if count > limits.max_attributes_per_record:
+        return (
+            f"record has {count} attributes, over the limit of {limits.max_attributes_per_record}"
+        )
+    return None
+
+
+def canonical_logs(request: Any, limits: Limits) -> list[CanonicalRecord]:
+    """Every log record of an ExportLogsServiceRequest, as canonical records."""
+    _check_count(
+        sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs), limits
+    )
+    converter = _Converter(limits)
+    out: list[CanonicalRecord] = []
+    for resource_logs in request.resource_logs:
+        resource, resource_problem = _resource(converter, resource_logs.resource)
+        service = resource.get("service.name")
+        for scope_logs in resource_logs.scope_logs:
+            for log in scope_logs.log_records:
+                record = dict(resource)
+                problems: list[str] = [resource_problem] if resource_problem else []
+                try:
+                    converter.attributes(log.attributes, record)
+                except _OverLimit as exc:
+                    problems.append(str(exc))
+                if service is None:
+                    record.pop("service.name", None)
+                else:
+                    record["service.name"] = service  # records never speak for another service
+                too_many = _too_many(
+                    len(resource_logs.resource.attributes) + len(log.attributes), limits
+                )
+                if too_many:
+                    problems.append(too_many)
+                event_name = log.event_name or record.get("event.name")
+                if event_name:
+                    record["event_name"] = event_name
+                record["time_unix_nano"] = log.time_unix_nano or log.observed_time_unix_nano
+                record["observed_time_unix_nano"] = log.observed_time_unix_nano
+                if log.trace_id:
+                    record["trace_id"] = log.trace_id.hex()
+                if log.span_id:
+                    record["span_id"] = log.span_id.hex()
+                if log.severity_number:
+                    record["severity_number"] = log.severity_number
+                if log.severity_text:
+                    record["severity_text"] = log.severity_text
+                if log.HasField("body"):
+                    try:
+                        record["body"] = converter.value(log.body)
+                    except _OverLimit as exc:
+                        problems.append(f"body: {exc}")
+                record["signal"] = "logs"
+                out.append(CanonicalRecord(record, tuple(problems)))
+    return out
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def canonical_traces(request: Any, limits: Limits) -> tuple[list[SpanRow], list[CanonicalRecord]]:
+    """Spans of an ExportTraceServiceRequest and their feature_flag.evaluation events."""
+    _check_count(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), limits)
+    converter = _Converter(limits)
+    spans: list[SpanRow] = []
+    events: list[CanonicalRecord] = []
+    for resource_spans in request.resource_spans:
+        resource, resource_problem = _resource(converter, resource_spans.resource)
+        service = _as_str(resource.get("service.name"))
+        environment = _as_str(resource.get("deployment.environment.name"))
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                attributes = dict(resource)
+                problems: list[str] = [resource_problem] if resource_problem else []
+                try:
+                    converter.attributes(span.attributes, attributes)
+                except _OverLimit as exc:
+                    problems.append(str(exc))
+                too_many = _too_many(
+                    len(resource_spans.resource.attributes) + len(span.attributes), limits
+                )
+                if too_many:
+                    problems.append(too_many)
+                if service is not None:
+                    attributes["service.name"] = service
+                trace_id = span.trace_id.hex()
+                span_id = span.span_id.hex()
+                status_code = attributes.get(
+                    "http.response.status_code", attributes.get("http.status_code")
+                )
+                kind = span.kind if 0 <= span.kind < len(_SPAN_KINDS) else 0
+                status = span.status.code if 0 <= span.status.code < len(_STATUS_CODES) else 0
+                spans.append(
+                    SpanRow(
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano,
+                        duration_ms=max(0, span.end_time_unix_nano - span.start_time_unix_nano)
+                        / _NS_PER_MS,
+                        service_name=service,
+                        environment=environment,
+                        name=span.name,
+                        kind=_SPAN_KINDS[kind],
+                        status_code=_STATUS_CODES[status],
+                        http_route=_as_str(attributes.get("http.route")),
+                        http_method=_as_str(
+                            attributes.get("http.request.method", attributes.get("http.method"))
+                        ),
+                        http_status_code=_as_int(status_code),
+                        trace_id=trace_id,
+                        span_id=span_id,
+                        parent_span_id=span.parent_span_id.hex() or None,
+                        attributes=attributes,
+                        limit_violations=tuple(problems),
+                    )
+                )
+                span_index = len(spans) - 1
+                for event in span.events:
+                    if event.name != _EVALUATION:
+                        continue
+                    record = dict(resource)
+                    event_problems: list[str] = []
+                    try:
+                        converter.attributes(event.attributes, record)
+                    except _OverLimit as exc:
+                        event_problems.append(str(exc))
+                    if service is not None:
+                        record["service.name"] = service
+                    record["event_name"] = _EVALUATION
+                    record["time_unix_nano"] = event.time_unix_nano or span.start_time_unix_nano
+                    record["observed_time_unix_nano"] = event.time_unix_nano
+                    if trace_id.strip("0"):
+                        record["trace_id"] = trace_id
+                    if span_id.strip("0"):
+                        record["span_id"] = span_id
+                    record["signal"] = "traces"
+                    events.append(CanonicalRecord(record, tuple(event_problems), span_index))
+    return spans, events

@@ -1,0 +1,74 @@
+"""Settings of the ingest server.
+
+Precedence: a command-line flag, else the ``FLAGLENS_*`` environment variable, else the default
+written here. The environment is read only when ``IngestSettings()`` is built, at the edge
+(the CLI); everything below receives the settings object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.limits import Limits
+
+DEFAULT_HTTP_PORT = 4318
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_DASHBOARDS_PORT = 8050
+_DEFAULTS = Limits()
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class IngestSettings(BaseSettings):
+    """Everything `flaglens serve` can be told; each field is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="FLAGLENS_", extra="forbid")
+
+    db: Path = Field(Path("flaglens.duckdb"), description="DuckDB file the server owns.")
+    host: str = Field("127.0.0.1", description="Address the receivers and dashboards bind to.")
+    http_port: int = Field(DEFAULT_HTTP_PORT, description="OTLP/HTTP port (0 picks a free one).")
+    contracts_dir: Path | None = Field(
+        None,
+        description="Directory of contract files; default: the contracts shipped with flaglens.",
+    )
+    max_body_bytes: int = Field(
+        _DEFAULTS.max_body_bytes, description="Largest request body accepted, as sent (compressed)."
+    )
+    max_decompressed_bytes: int = Field(
+        _DEFAULTS.max_decompressed_bytes, description="Largest request body after gzip inflation."
+    )
+    max_records_per_request: int = Field(
+        _DEFAULTS.max_records_per_request, description="Most log records, spans or points per request."
+    )
+    max_attributes_per_record: int = Field(
+        _DEFAULTS.max_attributes_per_record, description="Most attributes on one record."
+    )
+    max_attribute_value_bytes: int = Field(
+        _DEFAULTS.max_attribute_value_bytes, description="Longest attribute string value, in bytes."
+    )
+    max_value_depth: int = Field(
+        _DEFAULTS.max_value_depth, description="Deepest nesting of array/kvlist attribute values."
+    )
+    writer_max_pending_rows: int = Field(
+        500_000, description="Rows queued for the writer before exporters are told to retry (503)."
+    )
+    writer_max_group_rows: int = Field(
+        65_536, description="Most rows the writer commits in one transaction."
+    )
+    writer_max_group_delay: float = Field(
+        0.02, description="Seconds the writer waits to gather more requests into one commit."
+    )
+
+    @property
+    def limits(self) -> Limits:
+        """The request and record limits these settings describe."""
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_decompressed_bytes=self.max_decompressed_bytes,
+            max_records_per_request=self.max_records_per_request,
+            max_attributes_per_record=self.max_attributes_per_record,
+            max_attribute_value_bytes=self.max_attribute_value_bytes,
+            max_value_depth=self.max_value_depth,
+        )

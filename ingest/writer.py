@@ -1,0 +1,397 @@
+"""The storage writer: the only code that writes the database.
+
+Receivers submit one :class:`WriteBatch` per export request and wait on the returned future.
+One thread gathers queued batches into a group (up to ``max_group_rows``, waiting at most
+``max_group_delay`` for more), and commits the whole group in one transaction: small requests
+become large Arrow appends, which DuckDB takes far faster than small ones. A future resolves only
+after COMMIT returned, so an exporter is acknowledged only for committed records.
+
+Duplicate deliveries (an exporter retrying after a timeout) are dropped inside the transaction:
+the keys of the incoming rows are looked up among stored rows whose event time lies in the
+incoming rows' time range (cheap, because DuckDB skips row groups by their min/max), and among
+the group itself. The count of dropped rows is reported per request.
+
+When more than ``max_pending_rows`` rows wait, :meth:`StoreWriter.submit` raises
+:class:`WriterOverloaded` with a retry delay: the receivers answer 503 / UNAVAILABLE, exporters
+back off, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.errors import StoreError
+from analytics.warehouse.store import Store, translate
+from analytics.warehouse.tables import RECORD_TABLES, table_schema
+
+log = logging.getLogger(__name__)
+
+# table → (key columns identifying a record, event-time column bounding the duplicate lookup)
+DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
+    "decisions": (("decision_id",), "time"),
+    "policy_changes": (("change_id",), "time"),
+    "spans": (("trace_id", "span_id"), "start_time"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One export request's row in ``ingest_log``."""
+
+    request_id: int
+    received_at: datetime
+    transport: str
+    signal: str
+    encoding: str | None
+    compression: str | None
+    body_bytes: int
+    received: int
+    accepted: int
+    rejected: int
+    status_code: int
+    error: str | None
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """Everything one request adds: its ledger row and Arrow tables keyed by table name."""
+
+    ledger: LedgerEntry
+    tables: Mapping[str, pa.Table]
+
+    @property
+    def rows(self) -> int:
+        return sum(table.num_rows for table in self.tables.values())
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    request_id: int
+    duplicates: int
+    committed_at: datetime
+
+
+class WriterOverloaded(Exception):
+    """The queue is full; the caller should ask the exporter to retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: float, pending_rows: int) -> None:
+        self.retry_after = retry_after
+        self.pending_rows = pending_rows
+        super().__init__(
+            f"{pending_rows} rows are waiting to be written; retry in {retry_after:.1f} s"
+        )
+
+
+class WriterClosed(StoreError):
+    """A batch was submitted after the writer was closed."""
+
+
+@dataclass
+class WriterStats:
+    """A snapshot of the writer's state, for /healthz and self-metrics."""
+
+    pending_rows: int = 0
+    pending_batches: int = 0
+    commits: int = 0
+    failed_commits: int = 0
+    batches_committed: int = 0
+    rows_committed: dict[str, int] = field(default_factory=dict)
+    duplicates_dropped: int = 0
+    last_commit_ms: float = 0.0
+    mean_commit_ms: float = 0.0
+    rows_per_second: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_Pending = tuple[WriteBatch, "Future[WriteResult]"]
+
+
+class StoreWriter:
+    """Owns the database's one write cursor and commits requests in groups."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group_rows: int = 65_536,
+        max_group_delay: float = 0.02,
+        max_pending_rows: int = 500_000,
+    ) -> None:
+        self.store = store
+        self.max_group_rows = max_group_rows
+        self.max_group_delay = max_group_delay
+        self.max_pending_rows = max_pending_rows
+        self._cursor = store.cursor()
+        row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
+        self._request_ids = itertools.count((int(row[0]) if row else 0) + 1)
+        self._ids_lock = threading.Lock()
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._pending_rows = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._stats = WriterStats()
+        self._commit_seconds_total = 0.0
+
+    # -- receivers' side ------------------------------------------------------------------
+
+    def next_request_id(self) -> int:
+        """A new request id, larger than any stored one."""
+        with self._ids_lock:
+            return next(self._request_ids)
+
+    def submit(self, batch: WriteBatch) -> Future[WriteResult]:
+        """Queue a request's rows; the future resolves after they are committed.
+
+        Raises:
+            WriterOverloaded: the queue is full; nothing was queued.
+            WriterClosed: the writer is shutting down.
+        """
+        future: Future[WriteResult] = Future()
+        rows = batch.rows
+        with self._cond:
+            if self._closing:
+                raise WriterClosed("the writer is closed; the server is shutting down")
+            if self._pending_rows and self._pending_rows + rows > self.max_pending_rows:
+                raise WriterOverloaded(self._retry_after(), self._pending_rows)
+            self._queue.append((batch, future))
+            self._pending_rows += rows
+            self._cond.notify()
+        return future
+
+    def _retry_after(self) -> float:
+        rate = self._stats.rows_per_second or 50_000.0
+        return min(30.0, max(1.0, self._pending_rows / rate))
+
+    def stats(self) -> WriterStats:
+        with self._cond:
+            snapshot = WriterStats(**asdict(self._stats))
+            snapshot.pending_rows = self._pending_rows
+            snapshot.pending_batches = len(self._queue)
+        return snapshot
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="flaglens-writer", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Commit everything queued, then stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._cursor.close()
+
+    def __enter__(self) -> StoreWriter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _next_group(self) -> list[_Pending]:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            if not self._queue:
+                return []
+            deadline = time.monotonic() + self.max_group_delay
+            while not self._closing:
+                queued = self._pending_rows
+                remaining = deadline - time.monotonic()
+                if queued >= self.max_group_rows or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            group: list[_Pending] = []
+            rows = 0
+            while self._queue and (
+                not group or rows + self._queue[0][0].rows <= self.max_group_rows
+            ):
+                item = self._queue.popleft()
+                rows += item[0].rows
+                group.append(item)
+            self._pending_rows -= rows
+            return group
+
+    def _run(self) -> None:
+        while True:
+            group = self._next_group()
+            if not group:
+                return
+            try:
+                results = self._commit([batch for batch, _ in group])
+            except (duckdb.Error, StoreError, pa.ArrowException) as exc:
+                self._stats.failed_commits += 1
+                if len(group) == 1:
+                    self._fail(group[0][1], exc)
+                    continue
+                # one poison batch must not fail its group-mates: retry them one by one
+                for batch, future in group:
+                    try:
+                        (result,) = self._commit([batch])
+                    except (duckdb.Error, StoreError, pa.ArrowException) as single_exc:
+                        self._fail(future, single_exc)
+                    else:
+                        future.set_result(result)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                future.set_result(result)
+
+    def _fail(self, future: Future[WriteResult], exc: BaseException) -> None:
+        log.error("write failed: %s", exc)
+        error = translate(exc, path=self.store.path) if isinstance(exc, duckdb.Error) else exc
+        future.set_exception(error)
+
+    def _commit(self, batches: Sequence[WriteBatch]) -> list[WriteResult]:
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        cursor = self._cursor
+        duplicates = [0] * len(batches)
+        committed: dict[str, int] = {}
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            for table in RECORD_TABLES:
+                parts = [(i, b.tables[table]) for i, b in enumerate(batches) if table in b.tables]
+                parts = [(i, t) for i, t in parts if t.num_rows]
+                if not parts:
+                    continue
+                combined = pa.concat_tables([t for _, t in parts])
+                owners = [i for i, t in parts for _ in range(t.num_rows)]
+                if table in DEDUPE_KEYS:
+                    combined, dropped_by = self._drop_duplicates(table, combined, owners)
+                    for owner, dropped in dropped_by.items():
+                        duplicates[owner] += dropped
+                if combined.num_rows:
+                    self._append(table, combined, now)
+                committed[table] = combined.num_rows
+            self._append_ledger(batches, duplicates, now)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        elapsed = time.perf_counter() - started
+        self._record_commit(batches, committed, sum(duplicates), elapsed)
+        return [WriteResult(b.ledger.request_id, duplicates[i], now) for i, b in enumerate(batches)]
+
+    def _append(self, table: str, rows: pa.Table, now: datetime) -> None:
+        stamp = "quarantined_at" if table == "quarantine" else "ingested_at"
+        stamp_type = table_schema(table).field(stamp).type
+        self._append_raw(
+            table, rows.append_column(stamp, pa.array([now] * rows.num_rows, stamp_type))
+        )
+
+    def _drop_duplicates(
+        self, table: str, rows: pa.Table, owners: list[int]
+    ) -> tuple[pa.Table, dict[int, int]]:
+        key_columns, time_column = DEDUPE_KEYS[table]
+        if len(key_columns) == 1:
+            keys = rows[key_columns[0]]
+        else:
+            keys = pc.binary_join_element_wise(*(rows[c] for c in key_columns), "/")
+        low, high = pc.min_max(rows[time_column]).values()
+        key_sql = " || '/' || ".join(key_columns)
+        probe = pa.table({"k": keys})
+        self._cursor.register("_keys", probe)
+        try:
+            stored = self._cursor.execute(
+                f'SELECT DISTINCT {key_sql} FROM "{table}" '  # noqa: S608 - constant names
+                f"WHERE {time_column} BETWEEN $low AND $high "
+                f"AND {key_sql} IN (SELECT k FROM _keys)",
+                {"low": low.as_py(), "high": high.as_py()},
+            ).fetchall()
+        finally:
+            self._cursor.unregister("_keys")
+        seen = {row[0] for row in stored}
+        keep = []
+        dropped_by: dict[int, int] = {}
+        for index, key in enumerate(keys.to_pylist()):
+            if key in seen:
+                keep.append(False)
+                dropped_by[owners[index]] = dropped_by.get(owners[index], 0) + 1
+            else:
+                seen.add(key)
+                keep.append(True)
+        if not dropped_by:
+            return rows, {}
+        return rows.filter(pa.array(keep)), dropped_by
+
+    def _append_ledger(
+        self, batches: Sequence[WriteBatch], duplicates: list[int], now: datetime
+    ) -> None:
+        entries = [b.ledger for b in batches]
+        ledger = pa.table(
+            {
+                "request_id": pa.array([e.request_id for e in entries], pa.int64()),
+                "received_at": pa.array(
+                    [e.received_at for e in entries], pa.timestamp("us", "UTC")
+                ),
+                "committed_at": pa.array([now] * len(entries), pa.timestamp("us", "UTC")),
+                "transport": [e.transport for e in entries],
+                "signal": [e.signal for e in entries],
+                "encoding": pa.array([e.encoding for e in entries], pa.string()),
+                "compression": pa.array([e.compression for e in entries], pa.string()),
+                "body_bytes": pa.array([e.body_bytes for e in entries], pa.int64()),
+                "received": pa.array([e.received for e in entries], pa.int64()),
+                "accepted": pa.array([e.accepted for e in entries], pa.int64()),
+                "rejected": pa.array([e.rejected for e in entries], pa.int64()),
+                "duplicates": pa.array(duplicates, pa.int64()),
+                "status_code": pa.array([e.status_code for e in entries], pa.int32()),
+                "error": pa.array([e.error for e in entries], pa.string()),
+                "services": pa.array([list(e.services) for e in entries], pa.list_(pa.string())),
+            }
+        )
+        self._append_raw("ingest_log", ledger)
+
+    def _append_raw(self, table: str, rows: pa.Table) -> None:
+        self._cursor.register("_incoming", rows)
+        try:
+            self._cursor.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')  # noqa: S608 - constant name
+        finally:
+            self._cursor.unregister("_incoming")
+
+    def _record_commit(
+        self,
+        batches: Sequence[WriteBatch],
+        committed: Mapping[str, int],
+        duplicates: int,
+        elapsed: float,
+    ) -> None:
+        stats = self._stats
+        with self._cond:
+            stats.commits += 1
+            stats.batches_committed += len(batches)
+            for table, rows in committed.items():
+                stats.rows_committed[table] = stats.rows_committed.get(table, 0) + rows
+            stats.duplicates_dropped += duplicates
+            stats.last_commit_ms = elapsed * 1000
+            self._commit_seconds_total += elapsed
+            stats.mean_commit_ms = self._commit_seconds_total * 1000 / stats.commits
+            rows = sum(committed.values())
+            if elapsed > 0 and rows:
+                rate = rows / elapsed
+                stats.rows_per_second = (
+                    rate if not stats.rows_per_second else 0.8 * stats.rows_per_second + 0.2 * rate
+                )

@@ -1,0 +1,83 @@
+"""Builders for the records tests send: each returns valid data unless told otherwise."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_ids = itertools.count(1)
+
+RESOURCE = {"service.name": "checkout", "deployment.environment.name": "prod"}
+
+
+def decision_attributes(**overrides: Any) -> dict[str, Any]:
+    """Attributes of a valid release-module feature_flag.evaluation event; None drops a key."""
+    attributes: dict[str, Any] = {
+        "feature_flag.key": "new-checkout",
+        "feature_flag.version": "v3",
+        "feature_flag.result.variant": "on",
+        "feature_flag.result.reason": "targeting_match",
+        "feature_flag.provider.name": "flagd",
+        "feature_flag.context.id": "user-1",
+        "decision.id": f"d-{next(_ids):08d}",
+        "policy.module": "release",
+        "policy.rule.id": "rollout-50",
+        "cohort.id": "beta",
+    }
+    attributes.update(overrides)
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def privacy_decision_attributes(**overrides: Any) -> dict[str, Any]:
+    """Attributes of a valid privacy-module decision (purpose and consent present)."""
+    base = decision_attributes(
+        **{
+            "policy.module": "privacy",
+            "privacy.purpose": "personalisation",
+            "privacy.consent.state": "granted",
+        }
+    )
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def otlp_json_logs(
+    records: list[dict[str, Any]], resource: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An OTLP/JSON ExportLogsServiceRequest with one resource and the given attribute maps."""
+
+    def any_value(value: Any) -> dict[str, Any]:
+        if isinstance(value, bool):
+            return {"boolValue": value}
+        if isinstance(value, int):
+            return {"intValue": str(value)}
+        if isinstance(value, float):
+            return {"doubleValue": value}
+        if isinstance(value, list):
+            return {"arrayValue": {"values": [any_value(v) for v in value]}}
+        return {"stringValue": str(value)}
+
+    def key_values(mapping: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"key": k, "value": any_value(v)} for k, v in mapping.items()]
+
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": key_values(resource or RESOURCE)},
+                "scopeLogs": [
+                    {
+                        "scope": {"name": "tests"},
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1764000000000000000",
+                                "observedTimeUnixNano": "1764000000000000000",
+                                "eventName": "feature_flag.evaluation",
+                                "attributes": key_values(attrs),
+                            }
+                            for attrs in records
+                        ],
+                    }
+                ],
+            }
+        ]
+    }

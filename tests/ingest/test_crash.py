@@ -1,0 +1,54 @@
+"""Durable acknowledgement: a server killed hard loses no record it had acknowledged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import duckdb
+import httpx
+
+from tests.factories import decision_attributes, otlp_json_logs
+from tests.servers import start_server
+
+
+def _sender(url: str, acked: list[str], stop: threading.Event) -> None:
+    """Send 20-decision requests until told to stop or the server dies; keep acknowledged ids."""
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            batch = [decision_attributes() for _ in range(20)]
+            body = json.dumps(otlp_json_logs(batch)).encode()
+            try:
+                response = client.post(
+                    f"{url}/v1/logs", content=body, headers={"content-type": "application/json"}
+                )
+            except httpx.HTTPError:
+                return
+            if response.status_code == 200:
+                acked.extend(attrs["decision.id"] for attrs in batch)
+
+
+def test_kill_9_keeps_every_acknowledged_record(tmp_path):
+    """SIGKILL while exporters send; after restart every acknowledged decision is stored."""
+    db = tmp_path / "f.duckdb"
+    server = start_server(db)
+    acked: list[str] = []
+    stop = threading.Event()
+    senders = [
+        threading.Thread(target=_sender, args=(server.http_url, acked, stop)) for _ in range(3)
+    ]
+    for thread in senders:
+        thread.start()
+    while len(acked) < 600:
+        threading.Event().wait(0.05)
+    server.stop(signal.SIGKILL)
+    stop.set()
+    for thread in senders:
+        thread.join(30)
+    restarted = start_server(db)  # reopening replays the write-ahead log
+    restarted.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    stored = {row[0] for row in con.sql("select decision_id from decisions").fetchall()}
+    assert len(acked) >= 600
+    assert set(acked) <= stored

@@ -1,0 +1,105 @@
+"""A real `flaglens serve` process for tests: started on free loopback ports, stopped after."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
+
+
+@dataclass
+class ServerProcess:
+    """A running server: its process, the URLs it announced and its output so far."""
+
+    process: subprocess.Popen[str]
+    urls: dict[str, str]
+    output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
+
+    @property
+    def http_url(self) -> str:
+        return self.urls["OTLP/HTTP"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Stop the server (SIGTERM drains the writer; SIGKILL is a crash) and wait for it."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        if self.pump is not None:
+            self.pump.join(timeout)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+def _pump(stream: object, lines: queue.Queue[str | None], keep: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        keep.append(line.rstrip("\n"))
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+def start_server(
+    db: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    wait_for: Sequence[str] = ("OTLP/HTTP",),
+    timeout: float = 60,
+) -> ServerProcess:
+    """Start `flaglens serve --db DB --http-port 0` and wait until it announces its endpoints."""
+    command = [
+        sys.executable,
+        "-m",
+        "dashboards.cli.main",
+        "serve",
+        "--db",
+        str(db),
+        "--http-port",
+        "0",
+        *extra,
+    ]
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    process = subprocess.Popen(
+        command, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    server = ServerProcess(process, {})
+    server.pump = threading.Thread(target=_pump, args=(process.stdout, lines, server.output), daemon=True)
+    server.pump.start()
+    deadline = time.monotonic() + timeout
+    while not all(name in server.urls for name in wait_for):
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            server.stop(signal.SIGKILL)
+            raise RuntimeError("flaglens serve did not start:\n" + "\n".join(server.output))
+        match = _LISTENING.match(line)
+        if match:
+            server.urls[match.group("what")] = match.group("url")
+    return server
+
+
+@contextmanager
+def running_server(
+    db: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """A server for the duration of a with-block; stopped (gracefully) at the end."""
+    server = start_server(db, *extra, env=env)
+    try:
+        yield server
+    finally:
+        server.stop()
