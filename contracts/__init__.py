@@ -1,4 +1,4 @@
-"""Telemetry contracts: JSON Schemas for policy-decision events and the registry that checks them."""
+"""Telemetry contracts: JSON Schemas for policy-decision events, and the registry checking them."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Errors raised while loading or using telemetry contracts.
 
-    ContractError
-    ├── InvalidContract     a contract file that is not valid JSON / JSON Schema, or lacks x-flaglens
-    ├── DuplicateContract   two files claim the same contract name and version
-    └── UnknownContract     a name or version that no loaded contract has
+ContractError
+├── InvalidContract     a contract file that is not valid JSON / JSON Schema, or lacks x-flaglens
+├── DuplicateContract   two files claim the same contract name and version
+└── UnknownContract     a name or version that no loaded contract has
 """
 
 from __future__ import annotations

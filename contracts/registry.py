@@ -115,7 +115,9 @@ def _read(path: Path | Any) -> tuple[str, dict[str, Any]]:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise InvalidContract(name, f"not a valid draft 2020-12 schema at {where}: {exc.message}") from exc
+        raise InvalidContract(
+            name, f"not a valid draft 2020-12 schema at {where}: {exc.message}"
+        ) from exc
     meta = schema.get("x-flaglens")
     if not isinstance(meta, dict) or not {"contract", "version", "event_name"} <= meta.keys():
         raise InvalidContract(name, "missing x-flaglens {contract, version, event_name}")
@@ -124,7 +126,9 @@ def _read(path: Path | Any) -> tuple[str, dict[str, Any]]:
     try:
         _version_key(str(meta["version"]))
     except ValueError as exc:
-        raise InvalidContract(name, f"version {meta['version']!r} is not MAJOR.MINOR.PATCH") from exc
+        raise InvalidContract(
+            name, f"version {meta['version']!r} is not MAJOR.MINOR.PATCH"
+        ) from exc
     return name, schema
 
 
@@ -180,7 +184,11 @@ class Registry:
         event = record.get("event_name")
         if event == EVALUATION_EVENT:
             module = record.get("policy.module")
-            return self._modules.get(module, self._by_event.get(EVALUATION_EVENT)) if isinstance(module, str) else self._by_event.get(EVALUATION_EVENT)
+            return (
+                self._modules.get(module, self._by_event.get(EVALUATION_EVENT))
+                if isinstance(module, str)
+                else self._by_event.get(EVALUATION_EVENT)
+            )
         return self._by_event.get(event) if isinstance(event, str) else None
 
     def check(self, record: Mapping[str, Any]) -> Verdict:
