@@ -50,7 +50,8 @@ def input_schema(table: str) -> pa.Schema:
 
 
 def input_columns(table: str) -> Sequence[str]:
-    return input_schema(table).names
+    names: list[str] = input_schema(table).names
+    return names
 
 
 def arrow_table(table: str, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
