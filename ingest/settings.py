@@ -40,7 +40,8 @@ class IngestSettings(BaseSettings):
         _DEFAULTS.max_decompressed_bytes, description="Largest request body after gzip inflation."
     )
     max_records_per_request: int = Field(
-        _DEFAULTS.max_records_per_request, description="Most log records, spans or points per request."
+        _DEFAULTS.max_records_per_request,
+        description="Most log records, spans or points per request.",
     )
     max_attributes_per_record: int = Field(
         _DEFAULTS.max_attributes_per_record, description="Most attributes on one record."

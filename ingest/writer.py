@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 
 from analytics.errors import StoreError
 from analytics.warehouse.store import Store, translate
-from analytics.warehouse.tables import RECORD_TABLES, table_schema
+from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES
+from ingest.rows import TYPED_SELECTS
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +298,17 @@ class StoreWriter:
         return [WriteResult(b.ledger.request_id, duplicates[i], now) for i, b in enumerate(batches)]
 
     def _append(self, table: str, rows: pa.Table, now: datetime) -> None:
-        stamp = "quarantined_at" if table == "quarantine" else "ingested_at"
-        stamp_type = table_schema(table).field(stamp).type
-        self._append_raw(
-            table, rows.append_column(stamp, pa.array([now] * rows.num_rows, stamp_type))
-        )
+        """Insert rows (event tables in their raw layout, typed by DuckDB) stamped with ``now``."""
+        select = TYPED_SELECTS.get(table, "SELECT * FROM _incoming")
+        stamp = COMMIT_TIME_COLUMNS[table]
+        self._cursor.register("_incoming", rows)
+        try:
+            self._cursor.execute(
+                f'INSERT INTO "{table}" BY NAME SELECT *, $now AS {stamp} FROM ({select})',  # noqa: S608
+                {"now": now},
+            )
+        finally:
+            self._cursor.unregister("_incoming")
 
     def _drop_duplicates(
         self, table: str, rows: pa.Table, owners: list[int]
@@ -348,7 +355,6 @@ class StoreWriter:
                 "received_at": pa.array(
                     [e.received_at for e in entries], pa.timestamp("us", "UTC")
                 ),
-                "committed_at": pa.array([now] * len(entries), pa.timestamp("us", "UTC")),
                 "transport": [e.transport for e in entries],
                 "signal": [e.signal for e in entries],
                 "encoding": pa.array([e.encoding for e in entries], pa.string()),
@@ -363,14 +369,7 @@ class StoreWriter:
                 "services": pa.array([list(e.services) for e in entries], pa.list_(pa.string())),
             }
         )
-        self._append_raw("ingest_log", ledger)
-
-    def _append_raw(self, table: str, rows: pa.Table) -> None:
-        self._cursor.register("_incoming", rows)
-        try:
-            self._cursor.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')  # noqa: S608 - constant name
-        finally:
-            self._cursor.unregister("_incoming")
+        self._append("ingest_log", ledger, now)
 
     def _record_commit(
         self,

@@ -76,7 +76,9 @@ def start_server(
     )
     lines: queue.Queue[str | None] = queue.Queue()
     server = ServerProcess(process, {})
-    server.pump = threading.Thread(target=_pump, args=(process.stdout, lines, server.output), daemon=True)
+    server.pump = threading.Thread(
+        target=_pump, args=(process.stdout, lines, server.output), daemon=True
+    )
     server.pump.start()
     deadline = time.monotonic() + timeout
     while not all(name in server.urls for name in wait_for):
