@@ -33,6 +33,13 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
     return TerminalStoreError(f"database error on {path}: {text}")
 
 
+# DuckDB checkpoints (folds the WAL into the file) once the WAL passes this size. Each
+# checkpoint rewrites the table's last, partly filled row group (up to 122,880 rows, ~90 MB of
+# decisions), so the 16 MB default makes steady ingest rewrite the same rows again and again
+# (`benchmarks/writer.py` compares both). The price is a longer WAL replay after a crash.
+DEFAULT_CHECKPOINT_THRESHOLD = "256MB"
+
+
 class Store:
     """An open flaglens database."""
 
@@ -43,7 +50,13 @@ class Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        checkpoint_threshold: str = DEFAULT_CHECKPOINT_THRESHOLD,
+    ) -> Store:
         """Open (and, unless read-only, create and migrate) the database at ``path``.
 
         Raises:
@@ -69,6 +82,7 @@ class Store:
                         f"{latest_version()}; open it once read-write (flaglens serve) to migrate"
                     )
             else:
+                connection.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
                 migrate(connection)
         except duckdb.Error as exc:
             connection.close()

@@ -110,9 +110,20 @@ class _Converter:
         return base64.b64encode(any_value.bytes_value).decode()
 
     def attributes(self, key_values: Iterable[Any], into: dict[str, Any]) -> None:
-        value = self.value
+        # the common kinds inline: this loop runs for every attribute of every record
+        short = self.max_string // 4
         for kv in key_values:
-            into[kv.key] = value(kv.value)
+            any_value = kv.value
+            kind = any_value.WhichOneof("value")
+            if kind == "string_value":
+                text = any_value.string_value
+                into[kv.key] = text if len(text) <= short else self.value(any_value)
+            elif kind == "int_value":
+                into[kv.key] = any_value.int_value
+            elif kind == "bool_value":
+                into[kv.key] = any_value.bool_value
+            else:
+                into[kv.key] = self.value(any_value)
 
 
 def _resource(converter: _Converter, resource: Any) -> tuple[dict[str, Any], str | None]:
