@@ -191,11 +191,14 @@ def canonical_logs(request: Any, limits: Limits) -> list[CanonicalRecord]:
                     record["severity_number"] = log.severity_number
                 if log.severity_text:
                     record["severity_text"] = log.severity_text
-                if log.HasField("body"):
+                if log.HasField("body"):  # the SDK sends an empty AnyValue for "no body"
                     try:
-                        record["body"] = converter.value(log.body)
+                        body = converter.value(log.body)
                     except _OverLimit as exc:
                         problems.append(f"body: {exc}")
+                    else:
+                        if body is not None:
+                            record["body"] = body
                 record["signal"] = "logs"
                 out.append(CanonicalRecord(record, tuple(problems)))
     return out
