@@ -283,7 +283,11 @@ class Simulation:
             status_code=rng.choice((500, 503)) if error else 200,
             error=error,
         )
-        evaluated = [f for f in service.flags if rng.random() < FLAG_EVALUATION_PROBABILITY]
+        evaluated = [
+            f
+            for f in service.flags
+            if world.FLAGS[f].every_session or rng.random() < FLAG_EVALUATION_PROBABILITY
+        ]
         if not evaluated:
             evaluated = [rng.choice(service.flags)]
         for i, flag_key in enumerate(evaluated):

@@ -36,7 +36,7 @@ class Regression:
     environment: str
     services: tuple[str, ...]
     time_ns: int
-    extra_error_rate: float = 0.05
+    extra_error_rate: float = 0.08
     latency_factor: float = 1.6
 
 

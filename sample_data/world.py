@@ -21,6 +21,7 @@ class Flag:
     module: str  # policy.module
     variants: tuple[str, ...] = ("on", "off")
     rollout: float = 0.5  # share of subjects getting the first variant
+    every_session: bool = False  # evaluated on every session of its services
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ FLAGS: dict[str, Flag] = {
         Flag("payments-3ds-step-up", "security", ("step-up", "skip"), rollout=0.25),
         Flag("payments-retry-policy", "cost", ("aggressive", "standard"), rollout=0.3),
         Flag("payments-wallets", "release", rollout=0.6),
-        Flag("search-ranking-v2", "release", rollout=0.5),
+        Flag("search-ranking-v2", "release", rollout=0.5, every_session=True),
         Flag("search-personalisation", "privacy", rollout=0.7),
         Flag("search-cache-tier", "cost", ("hot", "warm"), rollout=0.5),
         Flag("search-autocomplete", "release", rollout=0.8),
@@ -74,7 +75,7 @@ SERVICES: dict[str, Service] = {
             0.24,
             120.0,
             0.45,
-            0.008,
+            0.003,
             ("/checkout", "/checkout/confirm", "/cart"),
             (
                 "checkout-new-pricing",
@@ -88,7 +89,7 @@ SERVICES: dict[str, Service] = {
             0.16,
             180.0,
             0.4,
-            0.006,
+            0.002,
             ("/payments/authorize", "/payments/capture"),
             (
                 "checkout-new-pricing",
@@ -102,7 +103,7 @@ SERVICES: dict[str, Service] = {
             0.26,
             60.0,
             0.5,
-            0.004,
+            0.002,
             ("/search", "/search/suggest"),
             (
                 "search-ranking-v2",
@@ -116,7 +117,7 @@ SERVICES: dict[str, Service] = {
             0.14,
             40.0,
             0.35,
-            0.003,
+            0.001,
             ("/login", "/token/refresh"),
             ("auth-mfa-prompt", "auth-session-ttl", "auth-passkeys"),
             decisions_as_span_events=True,
@@ -126,7 +127,7 @@ SERVICES: dict[str, Service] = {
             0.20,
             90.0,
             0.5,
-            0.005,
+            0.002,
             ("/recommendations", "/recommendations/email"),
             ("recs-carousel-color", "recs-personalised", "recs-model-tier", "recs-email-tracking"),
         ),

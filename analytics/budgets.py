@@ -1,0 +1,296 @@
+"""Error budgets and burn rates, from event counts (never from averages of ratios).
+
+For an SLO with objective ``o`` over a window holding ``total`` events of which ``bad`` failed:
+the budget is ``(1 - o) * total`` events; ``consumed = bad / budget`` (can exceed 1, so
+``remaining = 1 - consumed`` can go negative); the burn rate over any window ``w`` is
+``(bad_w / total_w) / (1 - o)``: 1 means spending the budget exactly as fast as the SLO window
+allows. The alert state follows the multi-window multi-burn-rate rules of :mod:`analytics.slo`,
+evaluated only when the long window holds at least ``min_events`` events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from analytics.errors import ConfigError
+from analytics.queries.windows import TimeWindow
+from analytics.slo import SLO
+
+BURN_WINDOWS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "3d": timedelta(days=3),
+}
+
+
+def _bad_predicate(slo: SLO) -> str:
+    if slo.sli == "availability":
+        return "(status_code = 'error' OR coalesce(http_status_code, 0) >= 500)"
+    return f"(duration_ms > {float(slo.threshold_ms or 0)!r})"
+
+
+def _scope(slo: SLO) -> tuple[str, dict[str, Any]]:
+    """WHERE clause (without time) selecting the SLO's events, and its named parameters."""
+    if slo.source != "spans":
+        raise ConfigError(
+            f"SLO {slo.name}: source {slo.source!r} needs the metric_points table, which this "
+            "store does not have yet; use source = 'spans'"
+        )
+    if slo.environment is None:
+        return "service_name = $service AND kind = 'server'", {"service": slo.service}
+    return (
+        "service_name = $service AND environment = $env AND kind = 'server'",
+        {"service": slo.service, "env": slo.environment},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    severity: str
+    long: str
+    short: str
+    factor: float
+    long_burn: float | None
+    short_burn: float | None
+    long_events: int
+    firing: bool
+    enough_data: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    slo: SLO
+    window: TimeWindow
+    total: int
+    bad: int
+    burn_rates: dict[str, float | None]
+    rules: tuple[RuleState, ...] = field(default_factory=tuple)
+
+    @property
+    def good(self) -> int:
+        return self.total - self.bad
+
+    @property
+    def budget_events(self) -> float:
+        return self.slo.error_budget * self.total
+
+    @property
+    def consumed(self) -> float | None:
+        """Share of the budget spent (None without events)."""
+        if self.total == 0:
+            return None
+        return self.bad / self.budget_events
+
+    @property
+    def remaining(self) -> float | None:
+        consumed = self.consumed
+        return None if consumed is None else 1.0 - consumed
+
+    @property
+    def sli_value(self) -> float | None:
+        return None if self.total == 0 else self.good / self.total
+
+    @property
+    def time_to_exhaustion(self) -> timedelta | None:
+        """At the last hour's burn rate, when the budget runs out (0 if already spent)."""
+        remaining = self.remaining
+        burn = self.burn_rates.get("1h")
+        if remaining is None:
+            return None
+        if remaining <= 0:
+            return timedelta(0)
+        if not burn:
+            return None
+        return self.slo.window * remaining / burn
+
+    @property
+    def state(self) -> str:
+        """'page', 'ticket', 'ok', or 'insufficient_data' when no rule had enough events."""
+        if not any(rule.enough_data for rule in self.rules):
+            return "insufficient_data"
+        for severity in ("page", "ticket"):
+            if any(rule.firing for rule in self.rules if rule.severity == severity):
+                return severity
+        return "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        exhaustion = self.time_to_exhaustion
+        return {
+            "slo": self.slo.name,
+            "service": self.slo.service,
+            "environment": self.slo.environment,
+            "sli": self.slo.sli,
+            "objective": self.slo.objective,
+            "window_start": self.window.start.isoformat(),
+            "window_end": self.window.end.isoformat(),
+            "total": self.total,
+            "good": self.good,
+            "bad": self.bad,
+            "sli_value": self.sli_value,
+            "budget_events": self.budget_events,
+            "consumed": self.consumed,
+            "remaining": self.remaining,
+            "burn_rates": dict(self.burn_rates),
+            "time_to_exhaustion_hours": (
+                None if exhaustion is None else exhaustion.total_seconds() / 3600
+            ),
+            "state": self.state,
+            "rules": [
+                {
+                    "severity": r.severity,
+                    "long": r.long,
+                    "short": r.short,
+                    "factor": r.factor,
+                    "long_burn": r.long_burn,
+                    "short_burn": r.short_burn,
+                    "long_events": r.long_events,
+                    "enough_data": r.enough_data,
+                    "firing": r.firing,
+                }
+                for r in self.rules
+            ],
+        }
+
+
+def _label(value: timedelta) -> str:
+    for name, size in BURN_WINDOWS.items():
+        if size == value:
+            return name
+    return f"{int(value.total_seconds())}s"
+
+
+def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> BudgetStatus:
+    """The SLO's budget over its compliance window ending at ``at``, with burn rates and state."""
+    window = slo.compliance_window(at)
+    scope, params = _scope(slo)
+    bad = _bad_predicate(slo)
+    filters = []
+    for size in BURN_WINDOWS.values():
+        since = f"start_time >= $at - INTERVAL {int(size.total_seconds())} SECOND"
+        filters.append(f"count(*) FILTER (WHERE {since})")
+        filters.append(f"count(*) FILTER (WHERE {since} AND {bad})")
+    sql = (
+        f"SELECT count(*), count(*) FILTER (WHERE {bad} AND start_time >= $start), "  # noqa: S608
+        f"count(*) FILTER (WHERE start_time >= $start), {', '.join(filters)} "
+        f"FROM spans WHERE {scope} AND start_time >= $earliest AND start_time < $at"
+    )
+    named = params | {
+        "at": at,
+        "start": window.start,
+        "earliest": min(window.start, at - max(BURN_WINDOWS.values())),
+    }
+    row = cursor.execute(sql, named).fetchone()
+    assert row is not None
+    window_bad, window_total = int(row[1]), int(row[2])
+    counts: dict[str, tuple[int, int]] = {}
+    for i, name in enumerate(BURN_WINDOWS):
+        counts[name] = (int(row[3 + 2 * i]), int(row[4 + 2 * i]))
+    burn_rates: dict[str, float | None] = {
+        name: (b / t) / slo.error_budget if t else None for name, (t, b) in counts.items()
+    }
+    rules = []
+    for rule in slo.burn_rules():
+        long, short = _label(rule.long), _label(rule.short)
+        long_burn, short_burn = burn_rates[long], burn_rates[short]
+        enough = counts[long][0] >= slo.min_events
+        firing = (
+            enough
+            and long_burn is not None
+            and short_burn is not None
+            and long_burn > rule.factor
+            and short_burn > rule.factor
+        )
+        rules.append(
+            RuleState(
+                rule.severity,
+                long,
+                short,
+                rule.factor,
+                long_burn,
+                short_burn,
+                counts[long][0],
+                firing,
+                enough,
+            )
+        )
+    return BudgetStatus(slo, window, window_total, window_bad, burn_rates, tuple(rules))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPoint:
+    """Budget remaining at the end of one bucket, against the ideal (even) spend."""
+
+    time: datetime
+    total: int
+    bad: int
+    remaining: float | None
+    ideal: float
+    burn_rate: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "total": self.total,
+            "bad": self.bad,
+            "remaining": self.remaining,
+            "ideal": self.ideal,
+            "burn_rate": self.burn_rate,
+        }
+
+
+def budget_series(
+    cursor: duckdb.DuckDBPyConnection, slo: SLO, window: TimeWindow, bucket: timedelta
+) -> list[BudgetPoint]:
+    """Budget remaining over ``window``, bucket by bucket (cumulative from the window start).
+
+    ``remaining`` uses the events seen so far as the budget base; ``ideal`` is the straight
+    line from 1 at the window start to 0 at the end of a full SLO window.
+    """
+    scope, params = _scope(slo)
+    bad = _bad_predicate(slo)
+    seconds = max(60, int(bucket.total_seconds()))
+    rows = cursor.execute(
+        f"SELECT time_bucket(INTERVAL {seconds} SECOND, start_time, $origin) AS b, "  # noqa: S608
+        f"count(*), count(*) FILTER (WHERE {bad}) FROM spans "
+        f"WHERE {scope} AND start_time >= $start AND start_time < $end GROUP BY b ORDER BY b",
+        params | {"start": window.start, "end": window.end, "origin": window.start},
+    ).fetchall()
+    points = []
+    total = bad_total = 0
+    for when, count, failed in rows:
+        total += int(count)
+        bad_total += int(failed)
+        end = when + timedelta(seconds=seconds)
+        elapsed = (end - window.start) / slo.window
+        remaining = 1 - bad_total / (slo.error_budget * total) if total else None
+        burn = (int(failed) / int(count)) / slo.error_budget if count else None
+        points.append(BudgetPoint(end, total, bad_total, remaining, max(0.0, 1.0 - elapsed), burn))
+    return points
+
+
+def budget_report(
+    cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
+) -> list[BudgetStatus]:
+    """Every SLO's status at ``at``, least budget remaining first."""
+    statuses = [budget_status(cursor, slo, at) for slo in slos]
+    return sorted(statuses, key=lambda s: (s.remaining is None, s.remaining or 0.0))
+
+
+def bad_events_since(
+    cursor: duckdb.DuckDBPyConnection, slo: SLO, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """(total, bad) events of the SLO in [since, until)."""
+    scope, params = _scope(slo)
+    row = cursor.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {_bad_predicate(slo)}) FROM spans "  # noqa: S608
+        f"WHERE {scope} AND start_time >= $since AND start_time < $until",
+        params | {"since": since, "until": until},
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -1,0 +1,144 @@
+"""Contract health: how many records broke which contract, where, and how, over time.
+
+Violations come from ``quarantine`` (one row per rejected record, each with every reason in
+``errors``); the rate divides by everything the service sent for that contract in the same
+bucket (accepted decisions, changes, engagement, plus the violations themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from analytics.queries.windows import TimeWindow
+
+# the accepted rows per contract family, for the denominator
+_ACCEPTED = """
+    SELECT service_name, contract_id, time AS t FROM decisions
+    UNION ALL SELECT service_name, contract_id, time FROM policy_changes
+    UNION ALL SELECT service_name, contract_id, time FROM engagement
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationRow:
+    service: str | None
+    contract: str | None
+    version: str | None
+    error: str
+    bucket: datetime | None
+    violations: int  # rejected records with this error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "contract": self.contract,
+            "version": self.version,
+            "error": self.error,
+            "bucket": self.bucket.isoformat() if self.bucket else None,
+            "violations": self.violations,
+        }
+
+
+def violations(
+    cursor: duckdb.DuckDBPyConnection,
+    window: TimeWindow,
+    *,
+    bucket: timedelta | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+) -> list[ViolationRow]:
+    """Violations per service, contract, version and error (pointer: message), per bucket.
+
+    Times are the records' own event times, or the moment flaglens rejected them when a record
+    had no usable time, so that violations line up with the accepted traffic around them.
+    """
+    where = ["coalesce(time, quarantined_at) >= $start", "coalesce(time, quarantined_at) < $end"]
+    params: dict[str, Any] = {"start": window.start, "end": window.end}
+    if service:
+        where.append("service_name = $service")
+        params["service"] = service
+    if environment:
+        where.append("environment = $environment")
+        params["environment"] = environment
+    bucket_sql = "NULL"
+    if bucket is not None:
+        seconds = max(60, int(bucket.total_seconds()))
+        bucket_sql = (
+            f"time_bucket(INTERVAL {seconds} SECOND, coalesce(time, quarantined_at), $start)"
+        )
+    rows = cursor.execute(
+        f"""
+        SELECT service_name, coalesce(e->>'contract', contract_id) AS contract,
+               coalesce(e->>'version', contract_version) AS version,
+               coalesce(e->>'pointer', '') || ': ' || coalesce(e->>'message', '?') AS error,
+               {bucket_sql} AS bucket, count(*) AS n
+        FROM (
+            SELECT *, unnest(CAST(errors AS JSON[])) AS e
+            FROM quarantine WHERE {" AND ".join(where)}
+        )
+        GROUP BY ALL ORDER BY bucket NULLS FIRST, n DESC
+        """,  # noqa: S608 - clauses from fixed text
+        params,
+    ).fetchall()
+    return [ViolationRow(s, c, v, e, b, int(n)) for s, c, v, e, b, n in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRate:
+    service: str | None
+    contract: str | None
+    accepted: int
+    rejected: int
+
+    @property
+    def rate(self) -> float:
+        total = self.accepted + self.rejected
+        return self.rejected / total if total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "contract": self.contract,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "violation_rate": self.rate,
+        }
+
+
+def violation_rates(
+    cursor: duckdb.DuckDBPyConnection, window: TimeWindow, *, service: str | None = None
+) -> list[ContractRate]:
+    """Rejected / (accepted + rejected) records per service and contract family in ``window``.
+
+    The contract family is the contract id without its module suffix for decisions
+    (``feature_flag.evaluation``), so that a record rejected before its module was known
+    still counts against the family.
+    """
+    service_filter = "AND service_name = $service" if service else ""
+    params: dict[str, Any] = {"start": window.start, "end": window.end}
+    if service:
+        params["service"] = service
+    rows = cursor.execute(
+        f"""
+        WITH accepted AS (
+            SELECT service_name, split_part(contract_id, '.', 1) || '.' ||
+                   split_part(contract_id, '.', 2) AS family, count(*) AS n
+            FROM ({_ACCEPTED}) WHERE t >= $start AND t < $end {service_filter} GROUP BY ALL
+        ), rejected AS (
+            SELECT service_name, coalesce(split_part(contract_id, '.', 1) || '.' ||
+                   split_part(contract_id, '.', 2), event_name) AS family, count(*) AS n
+            FROM quarantine WHERE coalesce(time, quarantined_at) >= $start
+                AND coalesce(time, quarantined_at) < $end
+            {service_filter} GROUP BY ALL
+        )
+        SELECT service_name, family, coalesce(a.n, 0), coalesce(r.n, 0)
+        FROM accepted a FULL JOIN rejected r USING (service_name, family)
+        ORDER BY coalesce(r.n, 0) DESC, service_name, family
+        """,  # noqa: S608
+        params,
+    ).fetchall()
+    return [ContractRate(s, f, int(a), int(r)) for s, f, a, r in rows]
