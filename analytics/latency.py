@@ -97,3 +97,56 @@ def latency_percentiles(
         count, quantiles = values[-2], values[-1]
         rows.append(LatencyRow(group, when, int(count), *map(float, quantiles)))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBucket:
+    """Server requests of one service in one time bucket."""
+
+    time: datetime
+    requests: int
+    errors: int
+    p50: float
+    p95: float
+    p99: float
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p50_ms": self.p50,
+            "p95_ms": self.p95,
+            "p99_ms": self.p99,
+        }
+
+
+def request_series(
+    cursor: duckdb.DuckDBPyConnection,
+    window: TimeWindow,
+    bucket: timedelta,
+    *,
+    service: str,
+    environment: str | None = None,
+) -> list[RequestBucket]:
+    """Requests, errors and latency percentiles of one service, bucket by bucket."""
+    seconds = max(1, int(bucket.total_seconds()))
+    where = "service_name = $service AND kind = 'server' AND start_time >= $start "
+    where += "AND start_time < $end"
+    params: dict[str, Any] = {"service": service, "start": window.start, "end": window.end}
+    if environment:
+        where += " AND environment = $environment"
+        params["environment"] = environment
+    rows = cursor.execute(
+        f"SELECT time_bucket(INTERVAL {seconds} SECOND, start_time, $start) AS b, count(*), "  # noqa: S608
+        "count(*) FILTER (WHERE status_code = 'error' OR coalesce(http_status_code, 0) >= 500), "
+        f"quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FROM spans WHERE {where} "
+        "GROUP BY b ORDER BY b",
+        params,
+    ).fetchall()
+    return [RequestBucket(t, int(n), int(e), *map(float, q)) for t, n, e, q in rows]

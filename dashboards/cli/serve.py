@@ -9,14 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from analytics.errors import AnalyticsError
+from contracts.errors import ContractError
+from dashboards.cli.analyze import add_analytics_arguments
 from ingest.app import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -47,8 +54,13 @@ def register(subparsers: Any) -> None:
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags `serve` and `demo` share."""
+    """The flags of `serve`."""
     parser.add_argument("--db", type=Path, help="DuckDB file (default ./flaglens.duckdb)")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=8050, help="dashboards port (default 8050; 0 = any)"
+    )
+    parser.add_argument("--no-dashboards", action="store_true", help="do not serve dashboards")
+    add_analytics_arguments(parser)
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any free)")
     parser.add_argument("--contracts-dir", type=Path, help="contract files (default: built-in)")
@@ -94,20 +106,89 @@ class Announcer:
         self._out(f"flaglens: {what} listening on {url}")
 
 
-def serve(settings: IngestSettings, *, announce: Announcer | None = None) -> int:
+@dataclass(frozen=True)
+class DashboardOptions:
+    """Where the dashboards listen and which analytics configuration they read."""
+
+    port: int
+    slo_file: Path
+    governance_file: Path
+    key_file: Path
+
+
+def dashboard_options(args: argparse.Namespace, db: Path) -> DashboardOptions | None:
+    if getattr(args, "no_dashboards", False):
+        return None
+    from analytics.governance import DEFAULT_GOVERNANCE_FILE, default_key_file
+    from analytics.slo import DEFAULT_SLO_FILE
+
+    return DashboardOptions(
+        port=args.dashboard_port,
+        slo_file=args.slos or DEFAULT_SLO_FILE,
+        governance_file=args.governance or DEFAULT_GOVERNANCE_FILE,
+        key_file=args.keys or default_key_file(db),
+    )
+
+
+def start_dashboards(
+    service: IngestService, host: str, options: DashboardOptions, otlp_url: str
+) -> tuple[BaseWSGIServer, threading.Thread]:
+    """Serve the Dash app from a thread of this process, reading the service's store."""
+    # fail at start-up, not on the first page view, when a configuration file is broken
+    from analytics.governance import load_rules
+    from analytics.slo import load_slos
+    from dashboards.app import create_dash_app
+    from dashboards.pages import DataSource
+
+    load_slos(options.slo_file)
+    load_rules(options.governance_file)
+    source = DataSource(
+        cursor_factory=service.store.cursor,
+        slo_file=options.slo_file,
+        governance_file=options.governance_file,
+        key_file=options.key_file,
+        otlp_url=otlp_url,
+    )
+    app = create_dash_app(source)
+    server = make_server(host, options.port, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def serve(
+    settings: IngestSettings,
+    *,
+    dashboards: DashboardOptions | None = None,
+    announce: Announcer | None = None,
+) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
     announce = announce or Announcer()
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
+    dash_server: BaseWSGIServer | None = None
     try:
         service.start()
         app = create_app(service)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
-        announce("OTLP/HTTP", url_of(http_sock))
+        otlp_url = url_of(http_sock)
+        if dashboards is not None:
+            dash_server, _ = start_dashboards(service, settings.host, dashboards, otlp_url)
+        announce("OTLP/HTTP", otlp_url)
+        if dash_server is not None:
+            announce("dashboards", f"http://{settings.host}:{dash_server.server_port}/")
         announce("database", str(settings.db))
-        asyncio.run(server.serve(sockets=[http_sock]))
+        # uvicorn re-raises the signal that stopped it once it has shut down; a no-op handler
+        # for SIGTERM lets the writer drain and the database close below instead of dying there
+        previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+        try:
+            asyncio.run(server.serve(sockets=[http_sock]))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
+        if dash_server is not None:
+            dash_server.shutdown()
         http_sock.close()
         service.close()
     return 0
@@ -119,7 +200,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     settings = settings_from_args(args)
     try:
-        return serve(settings)
+        return serve(settings, dashboards=dashboard_options(args, settings.db))
+    except (AnalyticsError, ContractError) as exc:
+        print(f"flaglens serve: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

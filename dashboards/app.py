@@ -1,0 +1,174 @@
+"""The Dash application: navigation, the time/filter controls in the URL, and page routing.
+
+Every view is a URL: the path picks the page and the query holds the time range, filters,
+refresh interval and selection (:mod:`dashboards.state`). Changing a control rewrites the URL;
+a URL change re-renders the page. Auto-refresh (off by default) re-renders on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash
+import duckdb
+from dash import Input, Output, State, dcc, html
+
+from analytics.errors import AnalyticsError
+from analytics.volume import known_values
+from contracts.errors import ContractError
+from dashboards.pages import PAGES, RENDERERS, DataSource
+from dashboards.state import REFRESH_CHOICES, RELATIVE_RANGES, ViewState
+
+log = logging.getLogger(__name__)
+_CUSTOM = "__custom__"
+
+
+def _header(pathname: str, state: ViewState) -> html.Div:
+    links: list[Any] = [html.Span("flaglens", className="fl-brand")]
+    for path, title in PAGES.items():
+        links.append(
+            dcc.Link(
+                title,
+                href=path + state.to_query(change=None, slo=None, page=1),
+                className="fl-active" if path == pathname else "",
+                id=f"nav-{path.strip('/') or 'overview'}",
+            )
+        )
+    return html.Div(links, className="fl-header")
+
+
+def _controls(state: ViewState, source: DataSource) -> html.Div:
+    cursor = source.cursor_factory()
+    services = known_values(cursor, "service_name")
+    environments = known_values(cursor, "environment")
+    relative = (
+        state.start if state.end == "now" and state.start in RELATIVE_RANGES.values() else None
+    )
+    return html.Div(
+        [
+            dcc.Dropdown(
+                id="range",
+                options=[{"label": k, "value": v} for k, v in RELATIVE_RANGES.items()]
+                + [{"label": "Absolute range", "value": _CUSTOM}],
+                value=relative or _CUSTOM,
+                clearable=False,
+                className="fl-control",
+            ),
+            dcc.Input(id="from", value=state.start, debounce=True, placeholder="from"),
+            dcc.Input(id="to", value=state.end, debounce=True, placeholder="to"),
+            dcc.Dropdown(
+                id="service",
+                options=[{"label": s, "value": s} for s in services],
+                value=state.service,
+                placeholder="all services",
+                className="fl-control",
+            ),
+            dcc.Dropdown(
+                id="environment",
+                options=[{"label": e, "value": e} for e in environments],
+                value=state.environment,
+                placeholder="all environments",
+                className="fl-control",
+            ),
+            dcc.Dropdown(
+                id="refresh",
+                options=[
+                    {"label": "auto-refresh off" if r == "off" else f"every {r}", "value": r}
+                    for r in REFRESH_CHOICES
+                ],
+                value=state.refresh,
+                clearable=False,
+                className="fl-control",
+            ),
+        ],
+        className="fl-controls",
+    )
+
+
+def create_dash_app(source: DataSource, *, requests_pathname_prefix: str = "/") -> dash.Dash:
+    """Build the dashboards over ``source``."""
+    app = dash.Dash(
+        __name__,
+        title="flaglens",
+        suppress_callback_exceptions=True,
+        requests_pathname_prefix=requests_pathname_prefix,
+        update_title="",
+    )
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            html.Div(id="header"),
+            html.Div(id="controls"),
+            dcc.Loading(html.Div(id="content", className="fl-content"), delay_show=400),
+            dcc.Interval(id="tick", disabled=True, interval=30_000),
+        ]
+    )
+
+    @app.callback(
+        Output("header", "children"),
+        Output("controls", "children"),
+        Output("content", "children"),
+        Output("tick", "disabled"),
+        Output("tick", "interval"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        Input("tick", "n_intervals"),
+    )
+    def render(pathname: str | None, search: str | None, _tick: int | None) -> tuple[Any, ...]:
+        path = pathname if pathname in RENDERERS else "/"
+        state = ViewState.from_query(search)
+        refresh = state.refresh_ms()
+        try:
+            controls: Any = _controls(state, source)
+            window = state.window()
+            content = RENDERERS[path](source, state, window)
+        except (AnalyticsError, ContractError, duckdb.Error, ValueError) as exc:
+            log.warning("dashboard %s%s failed: %s", path, search or "", exc)
+            controls = controls if "controls" in locals() else html.Div()
+            content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
+        return (
+            _header(path, state),
+            controls,
+            [html.H2(PAGES[path]), *content],
+            refresh is None,
+            refresh or 30_000,
+        )
+
+    @app.callback(
+        Output("url", "search"),
+        Input("range", "value"),
+        Input("from", "value"),
+        Input("to", "value"),
+        Input("service", "value"),
+        Input("environment", "value"),
+        Input("refresh", "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def apply_controls(
+        relative: str | None,
+        start: str | None,
+        end: str | None,
+        service: str | None,
+        environment: str | None,
+        refresh: str | None,
+        search: str | None,
+    ) -> str:
+        state = ViewState.from_query(search)
+        trigger = dash.ctx.triggered_id
+        if trigger == "range" and relative and relative != _CUSTOM:
+            start, end = relative, "now"
+        query = state.to_query(
+            start=start or state.start,
+            end=end or state.end,
+            service=service or None,
+            environment=environment or None,
+            refresh=refresh or "off",
+            page=1,
+        )
+        if query == (search or ""):
+            raise dash.exceptions.PreventUpdate
+        return query
+
+    return app
