@@ -58,7 +58,12 @@ def start_server(
     wait_for: Sequence[str] = ("OTLP/HTTP",),
     timeout: float = 60,
 ) -> ServerProcess:
-    """Start `flaglens serve --db DB --http-port 0` and wait until it announces its endpoints."""
+    """Start `flaglens serve --db DB --http-port 0` and wait until it announces its endpoints.
+
+    Dashboards are off unless ``extra`` asks for them with ``--dashboard-port``.
+    """
+    if "--dashboard-port" not in extra:
+        extra = (*extra, "--no-dashboards")
     command = [
         sys.executable,
         "-m",

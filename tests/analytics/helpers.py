@@ -1,0 +1,82 @@
+"""Hand-built stores for known-answer tests: rows inserted with SQL into a real DuckDB file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from analytics.warehouse.store import Store
+
+
+def add_spans(
+    store: Store,
+    *,
+    service: str,
+    start: datetime,
+    every: timedelta,
+    count: int,
+    errors: set[int] | None = None,
+    duration_ms: float | list[float] = 100.0,
+    environment: str = "prod",
+) -> None:
+    """``count`` server spans from ``start``, one per ``every``; indices in ``errors`` fail."""
+    errors = errors or set()
+    rows = []
+    for i in range(count):
+        at = start + i * every
+        duration = duration_ms[i] if isinstance(duration_ms, list) else duration_ms
+        rows.append(
+            (at, at + timedelta(milliseconds=duration), at, duration, service, environment,
+             "GET /x", "server", "error" if i in errors else "unset", "/x", "GET",
+             500 if i in errors else 200, f"{i:032x}", f"{i:016x}", None, "{}", 1)
+        )  # fmt: skip
+    store.cursor().executemany("INSERT INTO spans VALUES (" + ", ".join("?" * 17) + ")", rows)
+
+
+def new_store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "known.duckdb")
+
+
+def add_change(store: Store, attributes: dict, at: datetime, request_id: int = 1) -> None:
+    """One policy_changes row, typed columns taken from the canonical ``attributes``."""
+    import json
+
+    store.cursor().execute(
+        "INSERT INTO policy_changes BY NAME SELECT $at AS time, $at AS ingested_at, "
+        "$a->>'$.\"policy.change.id\"' AS change_id, 'control-plane' AS service_name, "
+        "$a->>'$.\"deployment.environment.name\"' AS environment, "
+        "$a->>'$.\"feature_flag.key\"' AS flag_key, $a->>'$.\"policy.module\"' AS policy_module, "
+        "$a->>'$.\"policy.change.actor\"' AS actor, 'update' AS action, "
+        "$a->>'$.\"feature_flag.version\"' AS version, "
+        "CAST($a->'$.\"policy.change.approvers\"' AS VARCHAR[]) AS approvers, "
+        "$a->>'$.\"policy.change.key_id\"' AS key_id, "
+        "$a->>'$.\"policy.change.signature\"' AS signature, 'policy.change' AS contract_id, "
+        "'1.0.0' AS contract_version, $a AS attributes, $r AS request_id",
+        {"at": at, "a": json.dumps(attributes), "r": request_id},
+    )
+
+
+def add_decisions(
+    store: Store,
+    *,
+    flag: str,
+    version: str,
+    times: list[datetime],
+    service: str = "api",
+    environment: str = "prod",
+    subjects: list[str] | None = None,
+    cohort: str = "c1",
+) -> None:
+    rows = []
+    for i, at in enumerate(times):
+        subject = subjects[i] if subjects else f"user-{i}"
+        rows.append((at, f"{flag}-{version}-{service}-{at.timestamp()}-{i}", service, environment,
+                     flag, version, subject, cohort))  # fmt: skip
+    store.cursor().executemany(
+        "INSERT INTO decisions BY NAME SELECT ?::TIMESTAMPTZ AS time, now() AS ingested_at, "
+        "? AS decision_id, ? AS service_name, ? AS environment, ? AS flag_key, "
+        "? AS flag_version, ? AS subject_id, ? AS cohort_id, 'release' AS policy_module, "
+        "'log' AS source, 'feature_flag.evaluation.release' AS contract_id, "
+        "'1.0.0' AS contract_version, '{}' AS attributes, 1 AS request_id",
+        rows,
+    )
