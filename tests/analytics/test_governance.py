@@ -63,7 +63,7 @@ def test_each_kind_of_unauthorized_change(tmp_path, keys):
         "c2": _change(keys, 2, actor="carol@example.com"),  # carol: staging only
         "c3": _change(
             keys, 3, module="privacy", actor="bob@example.com", approvers=("dana@example.com",)
-        ),  # privacy/prod needs 2  # fmt: skip
+        ),  # privacy in prod needs 2 approvals
         "c4": _change(keys, 4, key=None),
         "c5": _change(keys, 5, tamper=True),
         "c6": _change(keys, 6, key="staging-1"),
