@@ -54,15 +54,25 @@ def _controls(state: ViewState, source: DataSource) -> html.Div:
                 value=relative or _CUSTOM,
                 clearable=False,
                 className="fl-control",
+                style={"width": "200px"},
             ),
-            dcc.Input(id="from", value=state.start, debounce=True, placeholder="from"),
-            dcc.Input(id="to", value=state.end, debounce=True, placeholder="to"),
+            dcc.Input(
+                id="from",
+                value=state.start,
+                debounce=True,
+                placeholder="from",
+                style={"width": "190px"},
+            ),
+            dcc.Input(
+                id="to", value=state.end, debounce=True, placeholder="to", style={"width": "190px"}
+            ),
             dcc.Dropdown(
                 id="service",
                 options=[{"label": s, "value": s} for s in services],
                 value=state.service,
                 placeholder="all services",
                 className="fl-control",
+                style={"width": "200px"},
             ),
             dcc.Dropdown(
                 id="environment",
@@ -70,6 +80,7 @@ def _controls(state: ViewState, source: DataSource) -> html.Div:
                 value=state.environment,
                 placeholder="all environments",
                 className="fl-control",
+                style={"width": "200px"},
             ),
             dcc.Dropdown(
                 id="refresh",
@@ -80,10 +91,58 @@ def _controls(state: ViewState, source: DataSource) -> html.Div:
                 value=state.refresh,
                 clearable=False,
                 className="fl-control",
+                style={"width": "200px"},
             ),
         ],
         className="fl-controls",
     )
+
+
+def render_view(source: DataSource, pathname: str | None, search: str | None) -> tuple[Any, ...]:
+    """(header, controls, content, timer disabled, timer interval) for a URL; errors are shown
+    on the page, never swallowed."""
+    path = pathname if pathname in RENDERERS else "/"
+    state = ViewState.from_query(search)
+    refresh = state.refresh_ms()
+    controls: Any = html.Div()
+    try:
+        controls = _controls(state, source)
+        content = RENDERERS[path](source, state, state.window())
+    except (AnalyticsError, ContractError, duckdb.Error, ValueError) as exc:
+        log.warning("dashboard %s%s failed: %s", path, search or "", exc)
+        content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
+    return (
+        _header(path, state),
+        controls,
+        [html.H2(PAGES[path]), *content],
+        refresh is None,
+        refresh or 30_000,
+    )
+
+
+def next_query(
+    search: str | None,
+    trigger: str | None,
+    relative: str | None,
+    start: str | None,
+    end: str | None,
+    service: str | None,
+    environment: str | None,
+    refresh: str | None,
+) -> str | None:
+    """The URL query after a control changed (None: nothing to change)."""
+    state = ViewState.from_query(search)
+    if trigger == "range" and relative and relative != _CUSTOM:
+        start, end = relative, "now"
+    query = state.to_query(
+        start=start or state.start,
+        end=end or state.end,
+        service=service or None,
+        environment=environment or None,
+        refresh=refresh or "off",
+        page=1,
+    )
+    return None if query == (search or "") else query
 
 
 def create_dash_app(source: DataSource, *, requests_pathname_prefix: str = "/") -> dash.Dash:
@@ -116,24 +175,7 @@ def create_dash_app(source: DataSource, *, requests_pathname_prefix: str = "/") 
         Input("tick", "n_intervals"),
     )
     def render(pathname: str | None, search: str | None, _tick: int | None) -> tuple[Any, ...]:
-        path = pathname if pathname in RENDERERS else "/"
-        state = ViewState.from_query(search)
-        refresh = state.refresh_ms()
-        try:
-            controls: Any = _controls(state, source)
-            window = state.window()
-            content = RENDERERS[path](source, state, window)
-        except (AnalyticsError, ContractError, duckdb.Error, ValueError) as exc:
-            log.warning("dashboard %s%s failed: %s", path, search or "", exc)
-            controls = controls if "controls" in locals() else html.Div()
-            content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
-        return (
-            _header(path, state),
-            controls,
-            [html.H2(PAGES[path]), *content],
-            refresh is None,
-            refresh or 30_000,
-        )
+        return render_view(source, pathname, search)
 
     @app.callback(
         Output("url", "search"),
@@ -155,19 +197,10 @@ def create_dash_app(source: DataSource, *, requests_pathname_prefix: str = "/") 
         refresh: str | None,
         search: str | None,
     ) -> str:
-        state = ViewState.from_query(search)
-        trigger = dash.ctx.triggered_id
-        if trigger == "range" and relative and relative != _CUSTOM:
-            start, end = relative, "now"
-        query = state.to_query(
-            start=start or state.start,
-            end=end or state.end,
-            service=service or None,
-            environment=environment or None,
-            refresh=refresh or "off",
-            page=1,
+        query = next_query(
+            search, dash.ctx.triggered_id, relative, start, end, service, environment, refresh
         )
-        if query == (search or ""):
+        if query is None:
             raise dash.exceptions.PreventUpdate
         return query
 

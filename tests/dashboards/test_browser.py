@@ -1,0 +1,123 @@
+"""Every dashboard page in headless Chromium, against a server loaded with the fixtures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.dashboards.conftest import FIXTURE_RANGE, SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+# page path → (title, the graph or table that must show data)
+PAGES = {
+    "/": ("Overview", "#overview-volume"),
+    "/changes": ("Policy changes", "#changes-timeline"),
+    "/budgets": ("Error budgets", "#budgets-table"),
+    "/cohorts": ("Cohorts", "#cohorts-engagement"),
+    "/mutations": ("Mutations & drift", "#mutations-table"),
+    "/contracts": ("Contracts", "#contracts-violations"),
+}
+
+
+def _wait(driver: Any, css: str, timeout: float = 30) -> Any:
+    return WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
+def _traces_with_points(driver: Any, graph_css: str) -> int:
+    """How many plotly traces of the graph hold at least one point (read from the page)."""
+    return int(
+        driver.execute_script(
+            "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+            "if (!el || !el.data) return -1;"
+            "return el.data.filter(t => t.x && t.x.length > 0).length;",
+            graph_css,
+        )
+    )
+
+
+def _choose(driver: Any, dropdown_css: str, label: str) -> None:
+    """Open a Dash dropdown and click the option with this label."""
+    driver.find_element(By.CSS_SELECTOR, dropdown_css).click()
+    option = WebDriverWait(driver, 30).until(
+        ec.element_to_be_clickable((By.XPATH, f"//*[@role='option'][normalize-space()='{label}']"))
+    )
+    option.click()
+
+
+def _open(driver: Any, server: Any, path: str, query: str = FIXTURE_RANGE) -> None:
+    driver.get(f"{server.urls['dashboards'].rstrip('/')}{path}?{query}")
+    _wait(driver, "#content h2")
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_renders_with_data(browser, dashboard_server, path):
+    title, selector = PAGES[path]
+    _open(browser, dashboard_server, path)
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#content h2").text == title
+    )
+    element = _wait(browser, selector)
+    if element.tag_name == "table":
+        assert len(element.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 1
+    else:
+        WebDriverWait(browser, 30).until(lambda d: _traces_with_points(d, selector) > 0)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".fl-error")
+    name = path.strip("/") or "overview"
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_time_range_and_service_filter_change_what_is_shown(browser, dashboard_server):
+    _open(browser, dashboard_server, "/")
+    table = _wait(browser, "#overview-slos")
+    rows_all = len(table.find_elements(By.CSS_SELECTOR, "tbody tr"))
+    # service filter: choose checkout in the dropdown; the URL and the SLO table follow
+    _choose(browser, "#service", "checkout")
+    WebDriverWait(browser, 30).until(lambda d: "service=checkout" in d.current_url)
+    WebDriverWait(browser, 30).until(
+        lambda d: 0 < len(d.find_elements(By.CSS_SELECTOR, "#overview-slos tbody tr")) < rows_all
+    )
+    for row in browser.find_elements(By.CSS_SELECTOR, "#overview-slos tbody tr"):
+        assert row.text.startswith("checkout-")
+    # time range: a range with no data shows the empty state that says what to send
+    start = browser.find_element(By.CSS_SELECTOR, "#from")
+    start.clear()
+    start.send_keys("2020-01-01T00:00Z")
+    end = browser.find_element(By.CSS_SELECTOR, "#to")
+    end.clear()
+    end.send_keys("2020-01-02T00:00Z", Keys.ENTER)
+    WebDriverWait(browser, 30).until(lambda d: "2020-01-02" in d.current_url)
+    empty = _wait(browser, ".fl-empty")
+    assert "OTLP exporter" in empty.text
+    browser.save_screenshot(str(SCREENSHOTS / "overview-empty-range.png"))
+
+
+def test_clicking_a_change_opens_its_details(browser, dashboard_server):
+    _open(browser, dashboard_server, "/changes")
+    link = _wait(browser, "#changes-table tbody tr td a")
+    change_id = link.text
+    link.click()
+    details = _wait(browser, "#change-details")
+    WebDriverWait(browser, 30).until(lambda d: change_id in d.find_element(
+        By.CSS_SELECTOR, "#change-details h3").text)  # fmt: skip
+    text = details.text
+    for label in ("actor", "versions", "approvals", "ticket", "signature", "verdict"):
+        assert label in text
+    assert f"change={change_id}" in browser.current_url
+    browser.save_screenshot(str(SCREENSHOTS / "change-details.png"))
+
+
+def test_a_shared_url_restores_the_view(browser, dashboard_server):
+    _open(browser, dashboard_server, "/budgets", FIXTURE_RANGE + "&service=payments")
+    assert browser.find_element(By.CSS_SELECTOR, "#from").get_attribute("value") == (
+        "2026-11-22T00:00Z"
+    )
+    rows = _wait(browser, "#budgets-table").find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert rows and all(r.text.startswith("payments-") for r in rows)
