@@ -64,6 +64,8 @@ def start_server(
     """
     if "--dashboard-port" not in extra:
         extra = (*extra, "--no-dashboards")
+    elif "dashboards" not in wait_for:
+        wait_for = (*wait_for, "dashboards")
     command = [
         sys.executable,
         "-m",

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from analytics.errors import AnalyticsError
+from analytics.queries.windows import parse_duration
 from contracts.errors import ContractError
+from dashboards.cli.alerts import add_alert_arguments
 from dashboards.cli.analyze import add_analytics_arguments
 from ingest.app import create_app
 from ingest.service import IngestService
@@ -61,6 +64,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-dashboards", action="store_true", help="do not serve dashboards")
     add_analytics_arguments(parser)
+    add_alert_arguments(parser)
+    parser.add_argument(
+        "--alert-interval", default="30s", help="evaluate alert rules this often (default 30s)"
+    )
+    parser.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any free)")
     parser.add_argument("--contracts-dir", type=Path, help="contract files (default: built-in)")
@@ -107,32 +115,37 @@ class Announcer:
 
 
 @dataclass(frozen=True)
-class DashboardOptions:
-    """Where the dashboards listen and which analytics configuration they read."""
+class SurfaceOptions:
+    """The dashboards and the alert evaluator beside the receivers, and what they read."""
 
-    port: int
+    dashboard_port: int | None  # None: no dashboards
     slo_file: Path
     governance_file: Path
     key_file: Path
+    alert_rules: Path | None  # None: no alert evaluation
+    alert_webhook: str | None
+    alert_interval: timedelta
 
 
-def dashboard_options(args: argparse.Namespace, db: Path) -> DashboardOptions | None:
-    if getattr(args, "no_dashboards", False):
-        return None
+def surface_options(args: argparse.Namespace, db: Path) -> SurfaceOptions:
     from analytics.governance import DEFAULT_GOVERNANCE_FILE, default_key_file
     from analytics.slo import DEFAULT_SLO_FILE
+    from dashboards.alerting.rules import DEFAULT_RULES_FILE
 
-    return DashboardOptions(
-        port=args.dashboard_port,
+    return SurfaceOptions(
+        dashboard_port=None if args.no_dashboards else args.dashboard_port,
         slo_file=args.slos or DEFAULT_SLO_FILE,
         governance_file=args.governance or DEFAULT_GOVERNANCE_FILE,
         key_file=args.keys or default_key_file(db),
+        alert_rules=None if args.no_alerts else (args.alert_rules or DEFAULT_RULES_FILE),
+        alert_webhook=args.alert_webhook,
+        alert_interval=parse_duration(args.alert_interval),
     )
 
 
 def start_dashboards(
-    service: IngestService, host: str, options: DashboardOptions, otlp_url: str
-) -> tuple[BaseWSGIServer, threading.Thread]:
+    service: IngestService, host: str, options: SurfaceOptions, otlp_url: str
+) -> BaseWSGIServer:
     """Serve the Dash app from a thread of this process, reading the service's store."""
     # fail at start-up, not on the first page view, when a configuration file is broken
     from analytics.governance import load_rules
@@ -150,16 +163,32 @@ def start_dashboards(
         otlp_url=otlp_url,
     )
     app = create_dash_app(source)
-    server = make_server(host, options.port, app.server, threaded=True)
+    server = make_server(host, options.dashboard_port or 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
     thread.start()
-    return server, thread
+    return server
+
+
+def start_alerts(service: IngestService, options: SurfaceOptions, dashboards_url: str) -> Any:
+    """The alert evaluator thread (rules checked now, so a broken file stops start-up)."""
+    from dashboards.alerting.runner import AlertRunner, alert_config, analytics_from_files
+
+    assert options.alert_rules is not None
+    runner = AlertRunner(
+        service.store.cursor,
+        alert_config(options.alert_rules, options.alert_webhook),
+        analytics_from_files(options.slo_file, options.governance_file, options.key_file),
+        interval=options.alert_interval,
+        dashboards_url=dashboards_url,
+    )
+    runner.start()
+    return runner
 
 
 def serve(
     settings: IngestSettings,
     *,
-    dashboards: DashboardOptions | None = None,
+    surfaces: SurfaceOptions | None = None,
     announce: Announcer | None = None,
 ) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
@@ -167,17 +196,22 @@ def serve(
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     dash_server: BaseWSGIServer | None = None
+    alerts: Any = None
     try:
         service.start()
         app = create_app(service)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         otlp_url = url_of(http_sock)
-        if dashboards is not None:
-            dash_server, _ = start_dashboards(service, settings.host, dashboards, otlp_url)
+        dashboards_url = ""
+        if surfaces is not None and surfaces.dashboard_port is not None:
+            dash_server = start_dashboards(service, settings.host, surfaces, otlp_url)
+            dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
+        if surfaces is not None and surfaces.alert_rules is not None:
+            alerts = start_alerts(service, surfaces, dashboards_url)
         announce("OTLP/HTTP", otlp_url)
-        if dash_server is not None:
-            announce("dashboards", f"http://{settings.host}:{dash_server.server_port}/")
+        if dashboards_url:
+            announce("dashboards", dashboards_url + "/")
         announce("database", str(settings.db))
         # uvicorn re-raises the signal that stopped it once it has shut down; a no-op handler
         # for SIGTERM lets the writer drain and the database close below instead of dying there
@@ -187,6 +221,8 @@ def serve(
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
+        if alerts is not None:
+            alerts.stop()
         if dash_server is not None:
             dash_server.shutdown()
         http_sock.close()
@@ -200,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     settings = settings_from_args(args)
     try:
-        return serve(settings, dashboards=dashboard_options(args, settings.db))
+        return serve(settings, surfaces=surface_options(args, settings.db))
     except (AnalyticsError, ContractError) as exc:
         print(f"flaglens serve: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,80 @@
+"""Runs the evaluator and the webhook delivery on an interval, in a thread of `flaglens serve`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from analytics.governance import load_rules
+from analytics.slo import load_slos
+from contracts.signing import KeyRing
+from dashboards.alerting.evaluator import Evaluator
+from dashboards.alerting.rules import AlertConfig, Analytics, load_alert_config
+from dashboards.alerting.webhook import deliver_pending
+
+log = logging.getLogger(__name__)
+
+
+def analytics_from_files(slo_file: Path, governance_file: Path, key_file: Path) -> Analytics:
+    """Configuration loaders for the rule kinds (read on each evaluation, so edits apply)."""
+    return Analytics(
+        slos=lambda: load_slos(slo_file),
+        rules=lambda: load_rules(governance_file),
+        keys=lambda: KeyRing.load(key_file) if key_file.exists() else KeyRing({}),
+    )
+
+
+def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
+    """The rules file, with ``webhook`` (when given) as the receiver URL."""
+    config = load_alert_config(rules_file)
+    if webhook:
+        config = replace(config, receiver=replace(config.receiver, url=webhook))
+    return config
+
+
+class AlertRunner:
+    """Evaluate, then deliver, every ``interval`` until stopped."""
+
+    def __init__(
+        self,
+        cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
+        config: AlertConfig,
+        analytics: Analytics,
+        *,
+        interval: timedelta,
+        dashboards_url: str = "",
+    ) -> None:
+        self.evaluator = Evaluator(cursor_factory, config, analytics, dashboards_url=dashboards_url)
+        self._cursor_factory = cursor_factory
+        self._interval = interval.total_seconds()
+        self._stop = threading.Event()
+        self._client = httpx.Client(timeout=10)
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run_once(self) -> None:
+        self.evaluator.evaluate()
+        url = self.evaluator.config.receiver.url
+        if url:
+            deliver_pending(self._cursor_factory, url, client=self._client)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.run_once()
+            except duckdb.Error as exc:
+                log.error("alert evaluation failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._client.close()
