@@ -1,0 +1,1 @@
+"""Reports built from the analytics: the weekly metrics report."""
