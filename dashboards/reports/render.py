@@ -216,14 +216,20 @@ table { border-collapse: collapse; margin: 8px 0 24px; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 th { background: #f3f4f6; }
 .note { color: #555; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); }
+.figures > div { max-width: 1100px; }
 """
 
 
 def render_html(report: dict[str, Any]) -> str:
     """One file that opens offline: plotly.js is inlined once, figures reference it."""
     figures = "".join(
-        f.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{i}")
+        f.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"figure-{i}",
+            config={"responsive": True},
+            default_width="100%",
+        )
         for i, f in enumerate(_figures(report))
     )
     sections = "".join(
