@@ -36,7 +36,12 @@ class ServerProcess:
         """Stop the server (SIGTERM drains the writer; SIGKILL is a crash) and wait for it."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        code = self.process.wait(timeout)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # never leak the process, then report the hang
+            self.process.wait()
+            raise
         if self.pump is not None:
             self.pump.join(timeout)
         if self.process.stdout is not None:

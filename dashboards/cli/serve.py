@@ -209,13 +209,19 @@ def serve(
             dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
         if surfaces is not None and surfaces.alert_rules is not None:
             alerts = start_alerts(service, surfaces, dashboards_url)
+
+        # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
+        # own handler; and since uvicorn re-raises the signal once it has shut down, this
+        # handler (not the default, which kills the process) receives it then, so the writer
+        # drains and the database closes below.
+        def stop(_sig: int, _frame: object) -> None:
+            server.should_exit = True
+
+        previous = signal.signal(signal.SIGTERM, stop)
         announce("OTLP/HTTP", otlp_url)
         if dashboards_url:
             announce("dashboards", dashboards_url + "/")
         announce("database", str(settings.db))
-        # uvicorn re-raises the signal that stopped it once it has shut down; a no-op handler
-        # for SIGTERM lets the writer drain and the database close below instead of dying there
-        previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
         try:
             asyncio.run(server.serve(sockets=[http_sock]))
         finally:
