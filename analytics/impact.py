@@ -5,13 +5,15 @@ For a change at time ``t`` the comparison uses two equal windows, ``[t - w, t)``
 the data. For each affected service (one that evaluated the flag in either window):
 
 - error rate of its server spans: two-proportion z test;
-- latency: Mann–Whitney U on span durations (reservoir samples of at most 2,000 per side), with
+- latency: Mann–Whitney U on span durations (reservoir samples of at most 1,000 per side), with
   the Hodges–Lehmann shift and its 95 % interval;
 - engagement of each cohort exposed to the flag on that service: two-proportion z test;
 - for each SLO of the service: the share of its error budget burned since the change.
 
-All p-values of one change are adjusted together (Holm), then the verdict is *regression* when
-an adjusted p < 0.05 points the wrong way (more errors, slower, less engagement),
+All p-values of one change are adjusted together (Holm). An effect counts when its adjusted
+p < 0.05 *and* it is at least the smallest effect worth reporting (latency shift of 10 % of the
+median, error rate ±0.5 percentage points, engagement ±3 points). The verdict is *regression*
+when a counted effect points the wrong way (more errors, slower, less engagement),
 *improvement* when only the right way, *no detectable effect*, or *not enough data*.
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from analytics.budgets import bad_events_since, budget_status
+from analytics.budgets import BudgetStatus, bad_events_since, budget_status
 from analytics.cohorts import cohort_shifts
 from analytics.governance import ChangeReview, Rules, review_changes
 from analytics.queries.windows import TimeWindow
@@ -35,8 +37,13 @@ from contracts.signing import KeyRing
 HALF_WIDTH = timedelta(hours=24)
 MIN_HALF_WIDTH = timedelta(hours=1)
 MIN_SAMPLE = 100
-LATENCY_SAMPLE = 2_000
+LATENCY_SAMPLE = 1_000
 ALPHA = 0.05
+# The smallest effects worth reporting: a statistically significant change smaller than these
+# is reported as no detectable effect (with large samples, trivial shifts become significant).
+MIN_LATENCY_SHIFT = 0.10  # Hodges–Lehmann shift / median before
+MIN_ERROR_RATE_CHANGE = 0.005  # absolute: half a percentage point
+MIN_ENGAGEMENT_CHANGE = 0.03  # absolute: three percentage points
 VERDICTS = ("regression", "improvement", "no detectable effect", "not enough data")
 
 
@@ -58,8 +65,19 @@ class Effect:
         return self.test.difference < 0  # engagement going down
 
     @property
+    def meaningful(self) -> bool:
+        """At least the smallest effect worth reporting for this metric."""
+        test = self.test
+        if isinstance(test, ShiftTest):
+            return abs(test.shift) >= MIN_LATENCY_SHIFT * max(test.median_before, 1e-9)
+        if self.metric == "error_rate":
+            return abs(test.difference) >= MIN_ERROR_RATE_CHANGE
+        return abs(test.difference) >= MIN_ENGAGEMENT_CHANGE
+
+    @property
     def significant(self) -> bool:
-        return self.p_adjusted < ALPHA
+        """Holm-adjusted p below 0.05 and at least the minimum effect size."""
+        return self.p_adjusted < ALPHA and self.meaningful
 
     @property
     def size(self) -> float:
@@ -77,6 +95,7 @@ class Effect:
             "service": self.service,
             "metric": self.metric,
             "p_adjusted": self.p_adjusted,
+            "meaningful": self.meaningful,
             "significant": self.significant,
             "direction": "worse" if self.worse else "better",
             **self.test.as_dict(),
@@ -191,6 +210,7 @@ def change_impact(
     half_width: timedelta = HALF_WIDTH,
     until: datetime | None = None,
     bounds: tuple[datetime | None, datetime | None] | None = None,
+    statuses: dict[str, BudgetStatus] | None = None,
 ) -> ChangeImpact:
     """Compare the windows around one change (see the module docstring)."""
     env = change.environment
@@ -225,7 +245,7 @@ def change_impact(
             if slo.service != service or slo.environment not in (None, env):
                 continue
             end = until or after.end
-            status = budget_status(cursor, slo, end)
+            status = (statuses or {}).get(slo.name) or budget_status(cursor, slo, end)
             _, bad = bad_events_since(cursor, slo, change.time, end)
             share = bad / status.budget_events if status.budget_events else None
             impact.budgets.append(BudgetBurn(slo.name, service, bad, share))
@@ -263,9 +283,16 @@ def change_impacts(
     """Every change in ``window``, assessed and ranked (regressions first, biggest first)."""
     reviews = review_changes(cursor, window, rules, keys, environment=environment)
     bounds = {env: _data_bounds(cursor, env) for env in {r.environment for r in reviews}}
+    statuses = {slo.name: budget_status(cursor, slo, window.end) for slo in slos}
     impacts = [
         change_impact(
-            cursor, r, slos, half_width=half_width, until=window.end, bounds=bounds[r.environment]
+            cursor,
+            r,
+            slos,
+            half_width=half_width,
+            until=window.end,
+            bounds=bounds[r.environment],
+            statuses=statuses,
         )
         for r in reviews
     ]

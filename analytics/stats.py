@@ -106,12 +106,15 @@ def location_shift(before: np.ndarray, after: np.ndarray) -> ShiftTest:
     if n == 0 or m == 0:
         raise ValueError("both samples need at least one observation")
     result = stats.mannwhitneyu(after, before, alternative="two-sided", method="asymptotic")
-    differences = np.sort(np.subtract.outer(after, before).ravel())
-    shift = float(np.median(differences))
-    k = math.floor(n * m / 2 - Z_95 * math.sqrt(n * m * (n + m + 1) / 12))
-    k = max(k, 0)
-    low = float(differences[k])
-    high = float(differences[len(differences) - 1 - k])
+    differences = np.subtract.outer(after, before).ravel()
+    count = len(differences)
+    k = max(0, math.floor(n * m / 2 - Z_95 * math.sqrt(n * m * (n + m + 1) / 12)))
+    middle = ((count - 1) // 2, count // 2)
+    # only four order statistics are needed: select them instead of sorting n*m values
+    picked = np.partition(differences, sorted({k, count - 1 - k, *middle}))
+    shift = float((picked[middle[0]] + picked[middle[1]]) / 2)
+    low = float(picked[k])
+    high = float(picked[count - 1 - k])
     return ShiftTest(
         n, m, float(result.statistic), float(result.pvalue), shift, low, high,
         float(np.median(before)), float(np.median(after)),
