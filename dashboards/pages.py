@@ -7,8 +7,10 @@ the browser) with a fresh cursor per render, so they read while ingestion writes
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ PAGES = {
     "/contracts": "Contracts",
 }
 QUARANTINE_PAGE_SIZE = 20
+IMPACT_CACHE_SECONDS = 30.0
 
 
 @dataclass
@@ -44,6 +47,10 @@ class DataSource:
     governance_file: Path
     key_file: Path
     otlp_url: str = "http://127.0.0.1:4318"
+    _impacts: dict[Any, tuple[float, list[impact.ChangeImpact]]] = field(
+        default_factory=dict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def slos(self) -> list[SLO]:
         return load_slos(self.slo_file)
@@ -53,6 +60,30 @@ class DataSource:
 
     def keys(self) -> KeyRing:
         return KeyRing.load(self.key_file) if self.key_file.exists() else KeyRing({})
+
+    def impacts(self, window: TimeWindow, environment: str | None) -> list[impact.ChangeImpact]:
+        """Every change's impact, kept for :data:`IMPACT_CACHE_SECONDS`.
+
+        Assessing every change runs several queries per change and affected service (seconds
+        on millions of decisions), and three pages show it; windows are rounded to the minute
+        so that "last 7 days" views share one result while it is fresh.
+        """
+        key = (window.start.replace(second=0, microsecond=0),
+               window.end.replace(second=0, microsecond=0), environment)  # fmt: skip
+        now = time.monotonic()
+        with self._lock:
+            hit = self._impacts.get(key)
+            if hit is not None and now - hit[0] < IMPACT_CACHE_SECONDS:
+                return hit[1]
+        rounded = TimeWindow(key[0], key[1]) if key[1] > key[0] else window
+        result = impact.change_impacts(
+            self.cursor_factory(), rounded, self.slos(), self.rules(), self.keys(),
+            environment=environment,
+        )  # fmt: skip
+        with self._lock:
+            self._impacts = {k: v for k, v in self._impacts.items() if now - v[0] < 60}
+            self._impacts[key] = (now, result)
+        return result
 
 
 def _link(text: str, path: str, state: ViewState, **changes: Any) -> dcc.Link:
@@ -116,9 +147,7 @@ def overview(source: DataSource, state: ViewState, window: TimeWindow) -> list[A
     slos = [s for s in source.slos() if state.service in (None, s.service)]
     statuses = budgets.budget_report(cursor, slos, window.end)
     rules, keys = source.rules(), source.keys()
-    impacts = impact.change_impacts(
-        cursor, window, source.slos(), rules, keys, environment=state.environment
-    )
+    impacts = source.impacts(window, state.environment)
     latest = sorted(impacts, key=lambda i: i.change.time, reverse=True)[:8]
     bad = governance.unauthorized_mutations(
         cursor, window, rules, keys, environment=state.environment
@@ -203,9 +232,7 @@ def overview(source: DataSource, state: ViewState, window: TimeWindow) -> list[A
 def changes(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
     cursor = source.cursor_factory()
     slos = source.slos()
-    impacts = impact.change_impacts(
-        cursor, window, slos, source.rules(), source.keys(), environment=state.environment
-    )
+    impacts = source.impacts(window, state.environment)
     if not impacts:
         return [_empty("No policy.change events in this time range.", source)]
     services = sorted({s for i in impacts for s in i.services})
@@ -418,10 +445,7 @@ def cohort_page(source: DataSource, state: ViewState, window: TimeWindow) -> lis
     )
     if not periods:
         return [_empty("No exposed subjects (decisions with cohort.id) in this range.", source)]
-    impacts = impact.change_impacts(
-        cursor, window, source.slos(), source.rules(), source.keys(),
-        environment=state.environment,
-    )  # fmt: skip
+    impacts = source.impacts(window, state.environment)
     shown = [i for i in impacts if i.effects and state.service in (None, *i.services)]
     rows = []
     for item in shown:
