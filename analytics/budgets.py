@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from analytics.errors import ConfigError
-from analytics.queries.windows import TimeWindow
+from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.slo import SLO
 
 BURN_WINDOWS: dict[str, timedelta] = {
@@ -254,12 +254,14 @@ def budget_series(
     """
     scope, params = _scope(slo)
     bad = _bad_predicate(slo)
-    seconds = max(60, int(bucket.total_seconds()))
+    bucket = max(bucket, timedelta(minutes=1))
+    seconds = int(bucket.total_seconds())
     rows = cursor.execute(
-        f"SELECT time_bucket(INTERVAL {seconds} SECOND, start_time, $origin) AS b, "  # noqa: S608
-        f"count(*), count(*) FILTER (WHERE {bad}) FROM spans "
-        f"WHERE {scope} AND start_time >= $start AND start_time < $end GROUP BY b ORDER BY b",
-        params | {"start": window.start, "end": window.end, "origin": window.start},
+        f"SELECT {bucket_start('k', bucket)} AS b, n, bad FROM ("  # noqa: S608
+        f"SELECT {bucket_index('start_time', bucket)} AS k, count(*) AS n, "
+        f"count(*) FILTER (WHERE {bad}) AS bad FROM spans "
+        f"WHERE {scope} AND start_time >= $start AND start_time < $end GROUP BY k) ORDER BY b",
+        params | {"start": window.start, "end": window.end},
     ).fetchall()
     points = []
     total = bad_total = 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow
+from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.stats import ProportionTest, two_proportion
 
 MIN_SAMPLE = 100
@@ -76,8 +76,8 @@ def engagement_by_cohort(
 ) -> list[CohortPeriod]:
     """Exposed and engaged subjects per cohort and bucket of ``window``."""
     decision_filter, engagement_filter, params = _filters(service, environment, flag)
-    seconds = max(60, int(bucket.total_seconds()))
-    b = f"time_bucket(INTERVAL {seconds} SECOND, time, $start)"
+    bucket = max(bucket, timedelta(minutes=1))
+    b = bucket_index("time", bucket)
     rows = cursor.execute(
         f"""
         WITH exposed AS (
@@ -88,9 +88,11 @@ def engagement_by_cohort(
             SELECT DISTINCT {b} AS period, subject_id FROM engagement
             WHERE time >= $start AND time < $end {engagement_filter}
         )
-        SELECT period, cohort_id, count(*), count(engaged.subject_id)
-        FROM exposed LEFT JOIN engaged USING (period, subject_id)
-        GROUP BY period, cohort_id ORDER BY period, cohort_id
+        SELECT {bucket_start("period", bucket)} AS p, cohort_id, n, e FROM (
+            SELECT period, cohort_id, count(*) AS n, count(engaged.subject_id) AS e
+            FROM exposed LEFT JOIN engaged USING (period, subject_id)
+            GROUP BY period, cohort_id
+        ) ORDER BY p, cohort_id
         """,  # noqa: S608 - clauses built from fixed text
         params | {"start": window.start, "end": window.end},
     ).fetchall()

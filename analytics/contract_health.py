@@ -13,14 +13,14 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow
+from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 
 # the accepted rows per contract family, for the denominator
-_ACCEPTED = """
-    SELECT service_name, contract_id, time AS t FROM decisions
-    UNION ALL SELECT service_name, contract_id, time FROM policy_changes
-    UNION ALL SELECT service_name, contract_id, time FROM engagement
-"""
+_ACCEPTED = " UNION ALL ".join(
+    "SELECT service_name, contract_id, count(*) AS n FROM "  # noqa: S608 - constant names
+    f"{table} WHERE time >= $start AND time < $end {{service_filter}} GROUP BY ALL"
+    for table in ("decisions", "policy_changes", "engagement")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +64,24 @@ def violations(
     if environment:
         where.append("environment = $environment")
         params["environment"] = environment
-    bucket_sql = "NULL"
+    index, start = "NULL::BIGINT", "NULL::TIMESTAMPTZ"
     if bucket is not None:
-        seconds = max(60, int(bucket.total_seconds()))
-        bucket_sql = (
-            f"time_bucket(INTERVAL {seconds} SECOND, coalesce(time, quarantined_at), $start)"
-        )
+        bucket = max(bucket, timedelta(minutes=1))
+        index = bucket_index("coalesce(time, quarantined_at)", bucket)
+        start = bucket_start("k", bucket)
     rows = cursor.execute(
         f"""
-        SELECT service_name, coalesce(e->>'contract', contract_id) AS contract,
-               coalesce(e->>'version', contract_version) AS version,
-               coalesce(e->>'pointer', '') || ': ' || coalesce(e->>'message', '?') AS error,
-               {bucket_sql} AS bucket, count(*) AS n
-        FROM (
-            SELECT *, unnest(CAST(errors AS JSON[])) AS e
-            FROM quarantine WHERE {" AND ".join(where)}
-        )
-        GROUP BY ALL ORDER BY bucket NULLS FIRST, n DESC
+        SELECT service_name, contract, version, error, {start} AS bucket, n FROM (
+            SELECT service_name, coalesce(e->>'contract', contract_id) AS contract,
+                   coalesce(e->>'version', contract_version) AS version,
+                   coalesce(e->>'pointer', '') || ': ' || coalesce(e->>'message', '?') AS error,
+                   {index} AS k, count(*) AS n
+            FROM (
+                SELECT *, unnest(CAST(errors AS JSON[])) AS e
+                FROM quarantine WHERE {" AND ".join(where)}
+            )
+            GROUP BY ALL
+        ) ORDER BY bucket NULLS FIRST, n DESC
         """,  # noqa: S608 - clauses from fixed text
         params,
     ).fetchall()
@@ -126,8 +127,8 @@ def violation_rates(
         f"""
         WITH accepted AS (
             SELECT service_name, split_part(contract_id, '.', 1) || '.' ||
-                   split_part(contract_id, '.', 2) AS family, count(*) AS n
-            FROM ({_ACCEPTED}) WHERE t >= $start AND t < $end {service_filter} GROUP BY ALL
+                   split_part(contract_id, '.', 2) AS family, sum(n) AS n
+            FROM ({_ACCEPTED.format(service_filter=service_filter)}) GROUP BY ALL
         ), rejected AS (
             SELECT service_name, coalesce(split_part(contract_id, '.', 1) || '.' ||
                    split_part(contract_id, '.', 2), event_name) AS family, count(*) AS n

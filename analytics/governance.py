@@ -278,13 +278,16 @@ def drift(
         params["environment"] = environment
     cursor.register("_authorized_versions", produced)
     try:
+        # aggregate first (a few hundred groups), then keep the versions nobody authorized
         rows = cursor.execute(
-            "SELECT flag_key, environment, flag_version, count(*), min(time), max(time), "  # noqa: S608
-            "list(DISTINCT service_name ORDER BY service_name) FROM decisions d "
-            f"WHERE {' AND '.join(where)} AND NOT EXISTS (SELECT 1 FROM _authorized_versions a "
+            "SELECT flag_key, environment, flag_version, sum(n), min(first), max(last), "  # noqa: S608
+            "list(service_name ORDER BY service_name) FROM ("
+            "SELECT flag_key, environment, flag_version, service_name, count(*) AS n, "
+            f"min(time) AS first, max(time) AS last FROM decisions WHERE {' AND '.join(where)} "
+            "GROUP BY ALL) d WHERE NOT EXISTS (SELECT 1 FROM _authorized_versions a "
             "WHERE a.flag_key = d.flag_key AND a.environment = d.environment "
             "AND a.flag_version = d.flag_version) "
-            "GROUP BY ALL ORDER BY count(*) DESC",
+            "GROUP BY flag_key, environment, flag_version ORDER BY sum(n) DESC",
             params,
         ).fetchall()
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from analytics.errors import AnalyticsError
-from analytics.queries.windows import TimeWindow
+from analytics.queries.windows import TimeWindow, bucket_index
 
 # group name → (SQL expression, needs the decisions join)
 GROUPS: dict[str, tuple[str, bool]] = {
@@ -66,8 +66,7 @@ def latency_percentiles(
     group_by = list(by)
     params: dict[str, Any] = {"start": window.start, "end": window.end}
     if bucket is not None:
-        seconds = max(1, int(bucket.total_seconds()))
-        select.append(f"time_bucket(INTERVAL {seconds} SECOND, s.start_time, $start) AS bucket")
+        select.append(f"{bucket_index('s.start_time', bucket)} AS bucket")
         group_by.append("bucket")
     where = ["s.kind = 'server'", "s.start_time >= $start", "s.start_time < $end"]
     if service:
@@ -93,7 +92,7 @@ def latency_percentiles(
     rows = []
     for values in cursor.execute(sql, params).fetchall():
         group = dict(zip(by, values[: len(by)], strict=True))
-        when = values[len(by)] if bucket is not None else None
+        when = window.start + values[len(by)] * bucket if bucket is not None else None
         count, quantiles = values[-2], values[-1]
         rows.append(LatencyRow(group, when, int(count), *map(float, quantiles)))
     return rows
@@ -135,7 +134,6 @@ def request_series(
     environment: str | None = None,
 ) -> list[RequestBucket]:
     """Requests, errors and latency percentiles of one service, bucket by bucket."""
-    seconds = max(1, int(bucket.total_seconds()))
     where = "service_name = $service AND kind = 'server' AND start_time >= $start "
     where += "AND start_time < $end"
     params: dict[str, Any] = {"service": service, "start": window.start, "end": window.end}
@@ -143,10 +141,13 @@ def request_series(
         where += " AND environment = $environment"
         params["environment"] = environment
     rows = cursor.execute(
-        f"SELECT time_bucket(INTERVAL {seconds} SECOND, start_time, $start) AS b, count(*), "  # noqa: S608
+        f"SELECT {bucket_index('start_time', bucket)} AS k, count(*), "  # noqa: S608
         "count(*) FILTER (WHERE status_code = 'error' OR coalesce(http_status_code, 0) >= 500), "
         f"quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FROM spans WHERE {where} "
-        "GROUP BY b ORDER BY b",
+        "GROUP BY k ORDER BY k",
         params,
     ).fetchall()
-    return [RequestBucket(t, int(n), int(e), *map(float, q)) for t, n, e, q in rows]
+    return [
+        RequestBucket(window.start + k * bucket, int(n), int(e), *map(float, q))
+        for k, n, e, q in rows
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow
+from analytics.queries.windows import TimeWindow, bucket_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,7 @@ def decision_volume(
     if environment:
         filters += " AND environment = $environment"
         params["environment"] = environment
-    if bucket is None:
-        b = "NULL::TIMESTAMPTZ"
-    else:
-        b = f"time_bucket(INTERVAL {max(1, int(bucket.total_seconds()))} SECOND, t, $start)"
+    b = "NULL::BIGINT" if bucket is None else bucket_index("t", bucket)
     rows = cursor.execute(
         f"""
         SELECT {b} AS b, count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM (
@@ -69,7 +66,11 @@ def decision_volume(
     ).fetchall()
     if bucket is None and not rows:
         return [VolumeBucket(None, 0, 0)]
-    return [VolumeBucket(t, int(a), int(r)) for t, a, r in rows]
+    return [
+        VolumeBucket(None if k is None or bucket is None else window.start + k * bucket,
+                     int(a), int(r))
+        for k, a, r in rows
+    ]  # fmt: skip
 
 
 def known_values(cursor: duckdb.DuckDBPyConnection, column: str) -> list[str]:

@@ -79,3 +79,21 @@ class TimeWindow:
     def previous(self) -> TimeWindow:
         """The window of equal length that ends where this one starts."""
         return self.shift(-self.duration)
+
+
+# Time buckets are computed on integer microseconds and turned back into timestamps only once
+# per bucket: DuckDB's time_bucket() and date_trunc() on TIMESTAMPTZ go through the time-zone
+# library row by row (measured on 10M decisions: 345 ms and 868 ms per hourly count, against
+# 42 ms this way). Every query using these names its window start `$start`.
+
+
+def bucket_index(column: str, bucket: timedelta) -> str:
+    """SQL for the 0-based index of the ``bucket``-wide slot of ``column`` after ``$start``."""
+    micros = max(1, int(bucket.total_seconds() * 1_000_000))
+    return f"((epoch_us({column}) - epoch_us($start)) // {micros})"
+
+
+def bucket_start(index: str, bucket: timedelta) -> str:
+    """SQL for the TIMESTAMPTZ at which slot ``index`` (see :func:`bucket_index`) begins."""
+    micros = max(1, int(bucket.total_seconds() * 1_000_000))
+    return f"make_timestamp(epoch_us($start) + {index} * {micros})::TIMESTAMPTZ"
