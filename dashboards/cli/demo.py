@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.cli.sample_data import add_week_arguments, print_summary, week_options
+from ingest.settings import DEFAULT_DASHBOARDS_PORT
 
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
@@ -38,7 +39,9 @@ def register(subparsers: Any) -> None:
         "--load-only", action="store_true", help="stop the server and exit once loaded"
     )
     parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (0 = any)")
-    parser.add_argument("--dashboard-port", type=int, default=8050, help="dashboards (0 = any)")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=DEFAULT_DASHBOARDS_PORT, help="dashboards (0 = any)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_week_arguments(parser)
     parser.set_defaults(handler=_run)

@@ -29,7 +29,7 @@ from dashboards.cli.alerts import add_alert_arguments
 from dashboards.cli.analyze import add_analytics_arguments
 from ingest.app import create_app
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
+from ingest.settings import DEFAULT_DASHBOARDS_PORT, IngestSettings
 
 log = logging.getLogger("flaglens.serve")
 
@@ -60,7 +60,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `serve`."""
     parser.add_argument("--db", type=Path, help="DuckDB file (default ./flaglens.duckdb)")
     parser.add_argument(
-        "--dashboard-port", type=int, default=8050, help="dashboards port (default 8050; 0 = any)"
+        "--dashboard-port",
+        type=int,
+        default=DEFAULT_DASHBOARDS_PORT,
+        help=f"dashboards port (default {DEFAULT_DASHBOARDS_PORT}; 0 = any)",
     )
     parser.add_argument("--no-dashboards", action="store_true", help="do not serve dashboards")
     add_analytics_arguments(parser)
