@@ -29,6 +29,9 @@ class IngestSettings(BaseSettings):
     db: Path = Field(Path("flaglens.duckdb"), description="DuckDB file the server owns.")
     host: str = Field("127.0.0.1", description="Address the receivers and dashboards bind to.")
     http_port: int = Field(DEFAULT_HTTP_PORT, description="OTLP/HTTP port (0 picks a free one).")
+    grpc_port: int | None = Field(
+        DEFAULT_GRPC_PORT, description="OTLP/gRPC port (0 picks a free one; None: no gRPC)."
+    )
     contracts_dir: Path | None = Field(
         None,
         description="Directory of contract files; default: the contracts shipped with flaglens.",

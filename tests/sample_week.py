@@ -32,7 +32,7 @@ def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWe
     """`flaglens demo --load-only` into ``directory`` (a real server, the real OTLP path)."""
     command = [
         sys.executable, "-m", "dashboards.cli.main", "demo", "--load-only", "--no-progress",
-        "--dir", str(directory), "--http-port", "0", "--dashboard-port", "0",
+        "--dir", str(directory), "--http-port", "0", "--grpc-port", "0", "--dashboard-port", "0",
         "--seed", str(WEEK_SEED), "--end", WEEK_END, "--days", str(days), "--scale", str(scale),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)

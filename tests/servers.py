@@ -32,6 +32,11 @@ class ServerProcess:
     def http_url(self) -> str:
         return self.urls["OTLP/HTTP"]
 
+    @property
+    def grpc_target(self) -> str:
+        """host:port of the OTLP/gRPC listener."""
+        return self.urls["OTLP/gRPC"].split("://", 1)[1]
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Stop the server (SIGTERM drains the writer; SIGKILL is a crash) and wait for it."""
         if self.process.poll() is None:
@@ -65,12 +70,17 @@ def start_server(
 ) -> ServerProcess:
     """Start `flaglens serve --db DB --http-port 0` and wait until it announces its endpoints.
 
-    Dashboards are off unless ``extra`` asks for them with ``--dashboard-port``.
+    Dashboards and OTLP/gRPC are off unless ``extra`` asks for them with ``--dashboard-port`` /
+    ``--grpc-port``.
     """
     if "--dashboard-port" not in extra:
         extra = (*extra, "--no-dashboards")
     elif "dashboards" not in wait_for:
         wait_for = (*wait_for, "dashboards")
+    if "--grpc-port" not in extra:
+        extra = (*extra, "--no-grpc")
+    elif "OTLP/gRPC" not in wait_for:
+        wait_for = (*wait_for, "OTLP/gRPC")
     command = [
         sys.executable,
         "-m",

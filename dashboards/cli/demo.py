@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.cli.sample_data import add_week_arguments, print_summary, week_options
-from ingest.settings import DEFAULT_DASHBOARDS_PORT
+from ingest.settings import DEFAULT_DASHBOARDS_PORT, DEFAULT_GRPC_PORT
 
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
         "--load-only", action="store_true", help="stop the server and exit once loaded"
     )
     parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (0 = any)")
+    parser.add_argument(
+        "--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="OTLP/gRPC port (0 = any)"
+    )
     parser.add_argument(
         "--dashboard-port", type=int, default=DEFAULT_DASHBOARDS_PORT, help="dashboards (0 = any)"
     )
@@ -122,6 +125,8 @@ def _run(args: argparse.Namespace) -> int:
         str(db),
         "--http-port",
         str(args.http_port),
+        "--grpc-port",
+        str(args.grpc_port),
         "--dashboard-port",
         str(args.dashboard_port),
         "--keys",

@@ -38,6 +38,7 @@ _FLAG_FIELDS = (
     "db",
     "host",
     "http_port",
+    "grpc_port",
     "contracts_dir",
     "max_body_bytes",
     "writer_max_pending_rows",
@@ -74,6 +75,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any free)")
+    parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317; 0 = any free)")
+    parser.add_argument("--no-grpc", action="store_true", help="do not serve OTLP/gRPC")
     parser.add_argument("--contracts-dir", type=Path, help="contract files (default: built-in)")
     parser.add_argument("--max-body-bytes", type=int, help="largest request body, as sent")
     parser.add_argument(
@@ -85,9 +88,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     """Flags override FLAGLENS_* environment variables, which override the defaults."""
-    overrides = {
+    overrides: dict[str, Any] = {
         name: getattr(args, name) for name in _FLAG_FIELDS if getattr(args, name, None) is not None
     }
+    if getattr(args, "no_grpc", False):
+        overrides["grpc_port"] = None
     return IngestSettings(**overrides)
 
 
@@ -188,6 +193,32 @@ def start_alerts(service: IngestService, options: SurfaceOptions, dashboards_url
     return runner
 
 
+async def _serve_all(
+    server: uvicorn.Server,
+    http_sock: socket.socket,
+    service: IngestService,
+    settings: IngestSettings,
+    announce: Announcer,
+) -> None:
+    """uvicorn and, when configured, the gRPC server, in one event loop."""
+    grpc_server = None
+    if settings.grpc_port is not None:
+        from ingest.grpc_server import create_grpc_server
+
+        grpc_server, port = create_grpc_server(service, f"{settings.host}:{settings.grpc_port}")
+        if port == 0:
+            raise OSError(f"cannot listen for OTLP/gRPC on {settings.host}:{settings.grpc_port}")
+        await grpc_server.start()
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        announce("OTLP/gRPC", f"http://{host}:{port}")
+    announce("database", str(settings.db))
+    try:
+        await server.serve(sockets=[http_sock])
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
+
+
 def serve(
     settings: IngestSettings,
     *,
@@ -224,9 +255,8 @@ def serve(
         announce("OTLP/HTTP", otlp_url)
         if dashboards_url:
             announce("dashboards", dashboards_url + "/")
-        announce("database", str(settings.db))
         try:
-            asyncio.run(server.serve(sockets=[http_sock]))
+            asyncio.run(_serve_all(server, http_sock, service, settings, announce))
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:

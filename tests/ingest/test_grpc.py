@@ -1,0 +1,161 @@
+"""OTLP/gRPC against a real server: the stock SDK gRPC exporters, and the bad inputs, raw."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import duckdb
+import grpc
+import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind
+
+from tests.factories import (
+    RESOURCE,
+    decision_attributes,
+    otlp_json_logs,
+    privacy_decision_attributes,
+)
+from tests.servers import start_server
+
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+SENT: list[str] = []  # decision ids the stock exporter sent (module tests run in order)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("grpc") / "f.duckdb"
+    process = start_server(db, "--grpc-port", "0", "--max-body-bytes", str(1 << 20))
+    yield process, db
+    process.stop()
+
+
+def _logs_request(records: list[dict]) -> bytes:
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    json_format.ParseDict(json.loads(json.dumps(otlp_json_logs(records))), request)
+    return request.SerializeToString()
+
+
+def _call(server, body: bytes, **kwargs) -> bytes:
+    process, _ = server
+    with grpc.insecure_channel(process.grpc_target) as channel:
+        export = channel.unary_unary(LOGS_EXPORT)
+        return export(body, timeout=30, **kwargs)
+
+
+def test_stock_grpc_exporters_store_decisions_and_spans(server):
+    process, _ = server
+    endpoint = f"http://{process.grpc_target}"
+    resource = Resource.create(RESOURCE)
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
+    )
+    logger = logs.get_logger("tests")
+    valid = [decision_attributes() for _ in range(30)]
+    invalid = [privacy_decision_attributes(**{"privacy.consent.state": "maybe"}) for _ in range(2)]
+    for attributes in valid + invalid:
+        logger.emit(event_name="feature_flag.evaluation", attributes=attributes)
+    logs.shutdown()
+    traces = TracerProvider(resource=resource)
+    traces.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
+    )
+    tracer = traces.get_tracer("tests")
+    for _ in range(5):
+        with tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER) as span:
+            span.add_event("feature_flag.evaluation", decision_attributes())
+    traces.shutdown()
+    SENT.extend(a["decision.id"] for a in valid)  # checked once the server has stopped
+    # partial success comes back over gRPC too (the stock exporter does not show it)
+    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
+        _call(server, _logs_request([decision_attributes(),
+                                     privacy_decision_attributes(**{"privacy.purpose": None})]))
+    )  # fmt: skip
+    assert answer.partial_success.rejected_log_records == 1
+    assert "/privacy.purpose" in answer.partial_success.error_message
+
+
+def test_gzip_compressed_export_is_accepted(server):
+    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
+        _call(server, _logs_request([decision_attributes()]), compression=grpc.Compression.Gzip)
+    )
+    assert answer.partial_success.rejected_log_records == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "fragment"),
+    [
+        (b"\x0a\x80\x01\x0a", grpc.StatusCode.INVALID_ARGUMENT, "protobuf"),
+        (os.urandom(64) + b"\xff\xff\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, ""),
+        (b"\x0a\x0c\x0a\x0a\x0a\x08\x0a\x01k\x12\x03\x0a\x01\xff", grpc.StatusCode.INVALID_ARGUMENT,
+         ""),
+        (bytes(80 << 20), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
+    ],
+    ids=["truncated protobuf", "random bytes", "invalid UTF-8", "over the message size limit"],
+)  # fmt: skip
+def test_bad_input_answered_with_the_otlp_status(server, body, code, fragment):
+    with pytest.raises(grpc.RpcError) as caught:
+        _call(server, body)
+    assert caught.value.code() == code
+    assert fragment in (caught.value.details() or "")
+
+
+def test_too_many_records_is_resource_exhausted(tmp_path):
+    server = start_server(
+        tmp_path / "f.duckdb", "--grpc-port", "0", env={"FLAGLENS_MAX_RECORDS_PER_REQUEST": "3"}
+    )
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            _call((server, None), _logs_request([decision_attributes() for _ in range(4)]))
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "3" in caught.value.details()
+    finally:
+        server.stop()
+
+
+def test_deeply_nested_value_rejects_only_its_record(server):
+    value: dict = {"stringValue": "leaf"}
+    for _ in range(20):
+        value = {"arrayValue": {"values": [value]}}
+    doc = otlp_json_logs([decision_attributes(), decision_attributes()])
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["attributes"].append(
+        {"key": "deep", "value": value}
+    )
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    json_format.ParseDict(doc, request)
+    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
+        _call(server, request.SerializeToString())
+    )
+    assert answer.partial_success.rejected_log_records == 1
+    assert "nested deeper" in answer.partial_success.error_message
+
+
+def test_everything_acknowledged_is_stored_and_counts_reconcile(server):
+    process, db = server
+    _call(server, _logs_request([decision_attributes()]))  # still answering after bad input
+    process.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    stored = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
+    assert SENT and set(SENT) <= stored
+    spans = con.sql("select count(*) from spans").fetchone()[0]
+    assert spans == 5
+    events = con.sql("select count(*) from decisions where source = 'span_event'").fetchone()[0]
+    assert events == 5
+    accepted, rejected = con.sql(
+        "select sum(accepted), sum(rejected) from ingest_log "
+        "where status_code = 200 and transport = 'grpc'"
+    ).fetchone()
+    quarantined = con.sql("select count(*) from quarantine").fetchone()[0]
+    assert rejected == quarantined
+    logged = con.sql("select count(*) from decisions where source = 'log'").fetchone()[0]
+    assert accepted == logged + spans  # traces count spans; their events land in decisions
