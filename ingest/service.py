@@ -57,6 +57,7 @@ class IngestService:
             self.store,
             max_group_rows=settings.writer_max_group_rows,
             max_group_delay=settings.writer_max_group_delay,
+            commit_delay=settings.writer_commit_delay,
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits)

@@ -64,6 +64,11 @@ class IngestSettings(BaseSettings):
     writer_max_group_delay: float = Field(
         0.02, description="Seconds the writer waits to gather more requests into one commit."
     )
+    writer_commit_delay: float = Field(
+        0.0,
+        description="Seconds the writer sleeps before each commit. For demonstrating and testing "
+        "backpressure only: it makes the writer slow on purpose.",
+    )
 
     @property
     def limits(self) -> Limits:

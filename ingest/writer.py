@@ -109,6 +109,7 @@ class WriterStats:
     pending_batches: int = 0
     commits: int = 0
     failed_commits: int = 0
+    refused_batches: int = 0  # requests answered "retry later" because the queue was full
     batches_committed: int = 0
     rows_committed: dict[str, int] = field(default_factory=dict)
     duplicates_dropped: int = 0
@@ -133,8 +134,10 @@ class StoreWriter:
         max_group_rows: int = 65_536,
         max_group_delay: float = 0.02,
         max_pending_rows: int = 500_000,
+        commit_delay: float = 0.0,
     ) -> None:
         self.store = store
+        self.commit_delay = commit_delay  # slows every commit: for showing backpressure only
         self.max_group_rows = max_group_rows
         self.max_group_delay = max_group_delay
         self.max_pending_rows = max_pending_rows
@@ -170,6 +173,7 @@ class StoreWriter:
             if self._closing:
                 raise WriterClosed("the writer is closed; the server is shutting down")
             if self._pending_rows and self._pending_rows + rows > self.max_pending_rows:
+                self._stats.refused_batches += 1
                 raise WriterOverloaded(self._retry_after(), self._pending_rows)
             self._queue.append((batch, future))
             self._pending_rows += rows
@@ -242,6 +246,8 @@ class StoreWriter:
             group = self._next_group()
             if not group:
                 return
+            if self.commit_delay:
+                time.sleep(self.commit_delay)
             try:
                 results = self._commit([batch for batch, _ in group])
             except (duckdb.Error, StoreError, pa.ArrowException) as exc:

@@ -1,0 +1,104 @@
+"""A writer slowed on purpose, a burst of exports: 503/UNAVAILABLE with a retry delay, every
+record stored exactly once in the end, and the server's memory bounded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import duckdb
+import grpc
+import httpx
+import psutil
+from google.protobuf import json_format
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+from sample_data.otlp import Export, OtlpSender
+from tests.factories import decision_attributes, otlp_json_logs
+from tests.servers import start_server
+
+REQUESTS, PER_REQUEST = 60, 200
+
+
+def _body(records: list[dict]) -> bytes:
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    json_format.ParseDict(json.loads(json.dumps(otlp_json_logs(records))), request)
+    return request.SerializeToString()
+
+
+def test_burst_against_a_slow_writer_loses_nothing(tmp_path):
+    db = tmp_path / "f.duckdb"
+    server = start_server(
+        db,
+        "--grpc-port", "0",
+        env={"FLAGLENS_WRITER_COMMIT_DELAY": "0.25", "FLAGLENS_WRITER_MAX_PENDING_ROWS": "1000"},
+    )  # fmt: skip
+    process = psutil.Process(server.process.pid)
+    rss: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            rss.append(process.memory_info().rss)
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    batches = [[decision_attributes() for _ in range(PER_REQUEST)] for _ in range(REQUESTS)]
+    try:
+        # gRPC while the queue is full: UNAVAILABLE with google.rpc.RetryInfo
+        codes: list[grpc.StatusCode] = []
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            export = channel.unary_unary(
+                "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+            )
+
+            def grpc_send(records: list[dict]) -> None:
+                try:
+                    export(_body(records), timeout=60)
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as exc:
+                    codes.append(exc.code())
+                    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                        trailers = dict(exc.trailing_metadata() or ())
+                        status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+                        retry = error_details_pb2.RetryInfo()
+                        assert status.details[0].Unpack(retry)
+                        assert retry.retry_delay.seconds >= 1
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(grpc_send, [[decision_attributes() for _ in range(PER_REQUEST)]
+                                          for _ in range(16)]))  # fmt: skip
+        assert grpc.StatusCode.UNAVAILABLE in codes
+        grpc_stored = codes.count(grpc.StatusCode.OK) * PER_REQUEST
+        # HTTP: a retrying exporter (honours 503 + Retry-After) sends the burst
+        sender = OtlpSender(server.http_url, in_flight=8)
+        try:
+            summary = sender.send_all(
+                Export("logs", _body(records), len(records), None) for records in batches
+            )
+        finally:
+            sender.close()
+        assert summary.retries > 0  # the server did push back
+        assert summary.rejected["logs"] == 0
+        health = httpx.get(f"{server.http_url}/healthz", timeout=10).json()
+        assert health["status"] == "ok"
+        # every refusal is counted (refused requests are not on the ledger: the exporter
+        # sends them again, and the retry is what gets stored)
+        assert health["writer"]["refused_batches"] >= summary.retries
+    finally:
+        done.set()
+        sampler.join()
+        server.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    total, distinct = con.sql(
+        "select count(*), count(distinct decision_id) from decisions"
+    ).fetchone()
+    assert total == distinct == REQUESTS * PER_REQUEST + grpc_stored
+    sent = {a["decision.id"] for records in batches for a in records}
+    stored = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
+    assert sent <= stored
+    # memory: the queue holds at most ~1,000 rows, so the server never grows by much
+    assert max(rss) - rss[0] < 300 * 2**20, (rss[0], max(rss))
