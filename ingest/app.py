@@ -93,6 +93,7 @@ def create_app(service: IngestService) -> FastAPI:
                 content_type=content_type,
                 content_encoding=request.headers.get("content-encoding"),
                 transport="http",
+                authorization=request.headers.get("authorization"),
             )
         except Overloaded as exc:
             return status_response(exc.status, str(exc), encoding, retry_after=exc.retry_after)

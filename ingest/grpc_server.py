@@ -54,6 +54,13 @@ async def _abort_retry(
     await context.abort(code, message, trailing_metadata=(("grpc-status-details-bin", details),))
 
 
+def _metadata(context: aio.ServicerContext[Any, Any], key: str) -> str | None:
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
 def _export_method(
     service: IngestService, signal: Signal
 ) -> Callable[[bytes, aio.ServicerContext[Any, Any]], Awaitable[bytes]]:
@@ -65,6 +72,7 @@ def _export_method(
                 content_type="application/x-protobuf",
                 content_encoding=None,  # gRPC has already inflated a compressed message
                 transport="grpc",
+                authorization=_metadata(context, "authorization"),
             )
         except Overloaded as exc:
             await _abort_retry(context, str(exc), exc.retry_after)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from contracts import Registry, Violation, normalize_legacy
+from ingest.auth import Grant
 from ingest.decode import CanonicalRecord, canonical_logs, canonical_traces, decode_request
 from ingest.limits import Limits
 from ingest.rows import RequestRows
@@ -43,6 +44,7 @@ class RequestMeta:
     compression: str | None
     body_bytes: int
     received_at: datetime
+    grant: Grant | None = None  # the bearer token's grant, when the server requires tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +125,9 @@ class IngestPipeline:
         )
         rows = RequestRows(meta.request_id)
         if meta.signal == "logs":
-            received, rejections, services = self._logs(message, rows)
+            received, rejections, services = self._logs(message, rows, meta.grant)
         elif meta.signal == "traces":
-            received, rejections, services = self._traces(message, rows)
+            received, rejections, services = self._traces(message, rows, meta.grant)
         else:
             raise NotImplementedError("metrics are handled by ingest.metrics")
         error_message = rejections.message(received)
@@ -165,7 +167,9 @@ class IngestPipeline:
             results.append((verdict.contract_id, verdict.contract_version, errors, names))
         return results
 
-    def _logs(self, request: Any, rows: RequestRows) -> tuple[int, _Rejections, set[str]]:
+    def _logs(
+        self, request: Any, rows: RequestRows, grant: Grant | None
+    ) -> tuple[int, _Rejections, set[str]]:
         items = canonical_logs(request, self.limits)
         rejections = _Rejections("log record")
         services: set[str] = set()
@@ -176,6 +180,8 @@ class IngestPipeline:
             service = record.get("service.name")
             if isinstance(service, str):
                 services.add(service)
+            if grant is not None and not grant.allows(service):
+                errors = [_not_allowed(grant, service), *errors]
             if not errors and contract is not None and version is not None:
                 if rows.add_event(
                     record, contract_id=contract, contract_version=version, renamed=renamed
@@ -200,7 +206,9 @@ class IngestPipeline:
             rejections.add(index, errors)
         return len(items), rejections, services
 
-    def _traces(self, request: Any, rows: RequestRows) -> tuple[int, _Rejections, set[str]]:
+    def _traces(
+        self, request: Any, rows: RequestRows, grant: Grant | None
+    ) -> tuple[int, _Rejections, set[str]]:
         spans, events = canonical_traces(request, self.limits)
         checked = self._check(events)
         # a span is rejected (and quarantined whole) when any of its decision events is
@@ -215,6 +223,8 @@ class IngestPipeline:
             errors = _limit_errors(span.limit_violations)
             if not span.service_name:
                 errors.append(dict(_SPAN_SERVICE_MISSING))
+            elif grant is not None and not grant.allows(span.service_name):
+                errors.append(_not_allowed(grant, span.service_name))
             own_events = events_by_span.get(span_index, [])
             for event_index in own_events:
                 errors.extend(checked[event_index][2])
@@ -242,6 +252,16 @@ class IngestPipeline:
                     renamed=renamed,
                 )
         return len(spans), rejections, services
+
+
+def _not_allowed(grant: Grant, service: object) -> dict[str, Any]:
+    return {
+        "contract": None,
+        "version": None,
+        "pointer": "/service.name",
+        "message": f"service.name {service!r} may not be written with token {grant.name!r} "
+        f"(it may write: {', '.join(sorted(grant.services))})",
+    }
 
 
 def _event_name(record: dict[str, Any]) -> str | None:

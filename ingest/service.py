@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from analytics.warehouse.store import Store
 from contracts import load_registry
+from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
 from ingest.settings import IngestSettings
@@ -61,6 +62,7 @@ class IngestService:
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits)
+        self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
         self._started = False
 
     def start(self) -> None:
@@ -83,13 +85,18 @@ class IngestService:
         content_type: str,
         content_encoding: str | None,
         transport: Transport,
+        authorization: str | None = None,
     ) -> ExportResult:
         """Store one export request; returns after its rows are committed.
 
         Raises:
             IngestError: the request cannot be used; its ``status``/``grpc_code`` say how to answer.
         """
+        grant = None
+        if self.tokens is not None:
+            grant = self.tokens.authenticate(authorization)  # raises Unauthenticated
         meta = RequestMeta(
+            grant=grant,
             request_id=self.writer.next_request_id(),
             signal=signal,
             transport=transport,

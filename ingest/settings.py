@@ -64,11 +64,31 @@ class IngestSettings(BaseSettings):
     writer_max_group_delay: float = Field(
         0.02, description="Seconds the writer waits to gather more requests into one commit."
     )
+    auth_file: Path | None = Field(
+        None, description="Token file (hashed bearer tokens bound to services); None: no auth."
+    )
+    insecure_no_auth: bool = Field(
+        False, description="Allow binding beyond loopback without a token file."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS and gRPC TLS.")
+    tls_key: Path | None = Field(None, description="PEM private key of the certificate.")
     writer_commit_delay: float = Field(
         0.0,
         description="Seconds the writer sleeps before each commit. For demonstrating and testing "
         "backpressure only: it makes the writer slow on purpose.",
     )
+
+    def exposure_problem(self) -> str | None:
+        """Why these settings must not be served as they are (None when they may)."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            return "give both --tls-cert and --tls-key, or neither"
+        loopback = self.host in ("127.0.0.1", "::1", "localhost")
+        if not loopback and self.auth_file is None and not self.insecure_no_auth:
+            return (
+                f"binding to {self.host} exposes the receivers beyond this machine: give a token "
+                "file with --auth-file (see `flaglens auth token`), or --insecure-no-auth"
+            )
+        return None
 
     @property
     def limits(self) -> Limits:

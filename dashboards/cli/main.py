@@ -22,6 +22,7 @@ _VERB_MODULES = (
     "analyze",
     "report",
     "alerts",
+    "auth",
 )
 
 

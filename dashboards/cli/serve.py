@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -28,6 +29,7 @@ from contracts.errors import ContractError
 from dashboards.cli.alerts import add_alert_arguments
 from dashboards.cli.analyze import add_analytics_arguments
 from ingest.app import create_app
+from ingest.auth import TokenFileError
 from ingest.service import IngestService
 from ingest.settings import DEFAULT_DASHBOARDS_PORT, IngestSettings
 
@@ -40,6 +42,9 @@ _FLAG_FIELDS = (
     "http_port",
     "grpc_port",
     "contracts_dir",
+    "auth_file",
+    "tls_cert",
+    "tls_key",
     "max_body_bytes",
     "writer_max_pending_rows",
 )
@@ -77,6 +82,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any free)")
     parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317; 0 = any free)")
     parser.add_argument("--no-grpc", action="store_true", help="do not serve OTLP/gRPC")
+    parser.add_argument(
+        "--auth-file", type=Path, help="bearer-token file (required beyond loopback)"
+    )
+    parser.add_argument(
+        "--insecure-no-auth", action="store_true", help="allow a non-loopback --host without tokens"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: HTTPS and gRPC over TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     parser.add_argument("--contracts-dir", type=Path, help="contract files (default: built-in)")
     parser.add_argument("--max-body-bytes", type=int, help="largest request body, as sent")
     parser.add_argument(
@@ -93,6 +106,8 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     }
     if getattr(args, "no_grpc", False):
         overrides["grpc_port"] = None
+    if getattr(args, "insecure_no_auth", False):
+        overrides["insecure_no_auth"] = True
     return IngestSettings(**overrides)
 
 
@@ -107,9 +122,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, *, tls: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+class ExposureError(Exception):
+    """The settings would expose the server in a way it refuses (e.g. no auth beyond loopback)."""
 
 
 class Announcer:
@@ -205,12 +225,20 @@ async def _serve_all(
     if settings.grpc_port is not None:
         from ingest.grpc_server import create_grpc_server
 
-        grpc_server, port = create_grpc_server(service, f"{settings.host}:{settings.grpc_port}")
+        credentials = None
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
+            )
+        grpc_server, port = create_grpc_server(
+            service, f"{settings.host}:{settings.grpc_port}", credentials=credentials
+        )
         if port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {settings.host}:{settings.grpc_port}")
         await grpc_server.start()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        announce("OTLP/gRPC", f"http://{host}:{port}")
+        scheme = "https" if credentials is not None else "http"
+        announce("OTLP/gRPC", f"{scheme}://{host}:{port}")
     announce("database", str(settings.db))
     try:
         await server.serve(sockets=[http_sock])
@@ -227,6 +255,9 @@ def serve(
 ) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
     announce = announce or Announcer()
+    problem = settings.exposure_problem()
+    if problem:
+        raise ExposureError(problem)
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     dash_server: BaseWSGIServer | None = None
@@ -234,9 +265,17 @@ def serve(
     try:
         service.start()
         app = create_app(service)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        tls = settings.tls_cert is not None
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(settings.tls_cert) if tls else None,
+            ssl_keyfile=str(settings.tls_key) if tls else None,
+        )
         server = uvicorn.Server(config)
-        otlp_url = url_of(http_sock)
+        otlp_url = url_of(http_sock, tls=tls)
         dashboards_url = ""
         if surfaces is not None and surfaces.dashboard_port is not None:
             dash_server = start_dashboards(service, settings.host, surfaces, otlp_url)
@@ -276,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     try:
         return serve(settings, surfaces=surface_options(args, settings.db))
-    except (AnalyticsError, ContractError) as exc:
+    except (AnalyticsError, ContractError, ExposureError, TokenFileError) as exc:
         print(f"flaglens serve: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
