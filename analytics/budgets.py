@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-from analytics.errors import ConfigError
 from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.slo import SLO
 
@@ -35,18 +34,62 @@ def _bad_predicate(slo: SLO) -> str:
     return f"(duration_ms > {float(slo.threshold_ms or 0)!r})"
 
 
-def _scope(slo: SLO) -> tuple[str, dict[str, Any]]:
-    """WHERE clause (without time) selecting the SLO's events, and its named parameters."""
-    if slo.source != "spans":
-        raise ConfigError(
-            f"SLO {slo.name}: source {slo.source!r} needs the metric_points table, which this "
-            "store does not have yet; use source = 'spans'"
-        )
-    if slo.environment is None:
-        return "service_name = $service AND kind = 'server'", {"service": slo.service}
+# How far before a window the metric path looks for the previous point of a cumulative series
+# (an exporter's interval is seconds to minutes; a first point with no predecessor in this
+# reach counts from the series' start).
+CUMULATIVE_LOOKBACK = timedelta(hours=6)
+
+
+def _good_in_point(slo: SLO) -> str:
+    """SQL: the good observations in one http.server.request.duration point (as sent)."""
+    if slo.sli == "availability":
+        return "CASE WHEN coalesce(http_status_code, 0) >= 500 THEN 0 ELSE count END"
+    ms = float(slo.threshold_ms or 0)
+    # buckets 1..k hold the values <= bounds[k]; k = how many bounds lie under the threshold
+    # (semantic conventions record seconds; a histogram in ms says so in its unit)
+    limit = f"(CASE WHEN unit = 'ms' THEN {ms!r} ELSE {ms / 1000!r} END)"
     return (
-        "service_name = $service AND environment = $env AND kind = 'server'",
-        {"service": slo.service, "env": slo.environment},
+        "coalesce(list_sum(list_slice(bucket_counts, 1, "
+        f"len(list_filter(bounds, b -> b <= {limit})))), 0)"
+    )
+
+
+def _events(slo: SLO) -> tuple[str, dict[str, Any]]:
+    """A relation (t, n, bad) of the SLO's events with t in [$lo, $hi), and its parameters.
+
+    From spans: one row per server span. From metrics: one row per histogram point, with the
+    point's own increase (a cumulative point minus the previous point of its series with the
+    same start time; a new start time means the sender restarted and counts from zero).
+    """
+    params: dict[str, Any] = {"service": slo.service}
+    env = ""
+    if slo.environment is not None:
+        env = "AND environment = $env"
+        params["env"] = slo.environment
+    if slo.source == "spans":
+        return (
+            f"SELECT start_time AS t, 1 AS n, CASE WHEN {_bad_predicate(slo)} THEN 1 ELSE 0 END "  # noqa: S608
+            f"AS bad FROM spans WHERE service_name = $service {env} AND kind = 'server' "
+            "AND start_time >= $lo AND start_time < $hi",
+            params,
+        )
+    lookback = int(CUMULATIVE_LOOKBACK.total_seconds())
+    return (
+        f"""
+        SELECT t, n, n - good AS bad FROM (
+            SELECT time AS t,
+                   CASE WHEN temporality = 'delta' THEN count
+                        ELSE count - coalesce(lag(count) OVER w, 0) END AS n,
+                   CASE WHEN temporality = 'delta' THEN g
+                        ELSE g - coalesce(lag(g) OVER w, 0) END AS good
+            FROM (SELECT *, {_good_in_point(slo)} AS g FROM metric_points
+                  WHERE metric = 'http.server.request.duration' AND kind = 'histogram'
+                    AND service_name = $service {env}
+                    AND time >= $lo - INTERVAL {lookback} SECOND AND time < $hi)
+            WINDOW w AS (PARTITION BY series, start_time ORDER BY time)
+        ) WHERE t >= $lo
+        """,  # noqa: S608 - built from constants and validated numbers
+        params,
     )
 
 
@@ -168,22 +211,22 @@ def _label(value: timedelta) -> str:
 def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> BudgetStatus:
     """The SLO's budget over its compliance window ending at ``at``, with burn rates and state."""
     window = slo.compliance_window(at)
-    scope, params = _scope(slo)
-    bad = _bad_predicate(slo)
+    events, params = _events(slo)
     filters = []
     for size in BURN_WINDOWS.values():
-        since = f"start_time >= $at - INTERVAL {int(size.total_seconds())} SECOND"
-        filters.append(f"count(*) FILTER (WHERE {since})")
-        filters.append(f"count(*) FILTER (WHERE {since} AND {bad})")
+        since = f"t >= $at - INTERVAL {int(size.total_seconds())} SECOND"
+        filters.append(f"coalesce(sum(n) FILTER (WHERE {since}), 0)")
+        filters.append(f"coalesce(sum(bad) FILTER (WHERE {since}), 0)")
     sql = (
-        f"SELECT count(*), count(*) FILTER (WHERE {bad} AND start_time >= $start), "  # noqa: S608
-        f"count(*) FILTER (WHERE start_time >= $start), {', '.join(filters)} "
-        f"FROM spans WHERE {scope} AND start_time >= $earliest AND start_time < $at"
+        "SELECT 0, coalesce(sum(bad) FILTER (WHERE t >= $start), 0), "  # noqa: S608
+        f"coalesce(sum(n) FILTER (WHERE t >= $start), 0), {', '.join(filters)} "
+        f"FROM ({events})"
     )
     named = params | {
         "at": at,
         "start": window.start,
-        "earliest": min(window.start, at - max(BURN_WINDOWS.values())),
+        "lo": min(window.start, at - max(BURN_WINDOWS.values())),
+        "hi": at,
     }
     row = cursor.execute(sql, named).fetchone()
     assert row is not None
@@ -252,16 +295,14 @@ def budget_series(
     ``remaining`` uses the events seen so far as the budget base; ``ideal`` is the straight
     line from 1 at the window start to 0 at the end of a full SLO window.
     """
-    scope, params = _scope(slo)
-    bad = _bad_predicate(slo)
+    events, params = _events(slo)
     bucket = max(bucket, timedelta(minutes=1))
     seconds = int(bucket.total_seconds())
     rows = cursor.execute(
         f"SELECT {bucket_start('k', bucket)} AS b, n, bad FROM ("  # noqa: S608
-        f"SELECT {bucket_index('start_time', bucket)} AS k, count(*) AS n, "
-        f"count(*) FILTER (WHERE {bad}) AS bad FROM spans "
-        f"WHERE {scope} AND start_time >= $start AND start_time < $end GROUP BY k) ORDER BY b",
-        params | {"start": window.start, "end": window.end},
+        f"SELECT {bucket_index('t', bucket)} AS k, sum(n) AS n, sum(bad) AS bad "
+        f"FROM ({events}) GROUP BY k) ORDER BY b",
+        params | {"start": window.start, "lo": window.start, "hi": window.end},
     ).fetchall()
     points = []
     total = bad_total = 0
@@ -288,11 +329,10 @@ def bad_events_since(
     cursor: duckdb.DuckDBPyConnection, slo: SLO, since: datetime, until: datetime
 ) -> tuple[int, int]:
     """(total, bad) events of the SLO in [since, until)."""
-    scope, params = _scope(slo)
+    events, params = _events(slo)
     row = cursor.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {_bad_predicate(slo)}) FROM spans "  # noqa: S608
-        f"WHERE {scope} AND start_time >= $since AND start_time < $until",
-        params | {"since": since, "until": until},
+        f"SELECT coalesce(sum(n), 0), coalesce(sum(bad), 0) FROM ({events})",  # noqa: S608
+        params | {"lo": since, "hi": until},
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])

@@ -19,7 +19,8 @@ The file is TOML, one ``[[slo]]`` table per objective, modelled on OpenSLO (READ
     objective = 0.95
 
 ``source = "spans"`` (the default) counts server spans; ``source = "metrics"`` counts the
-``http.server.request.duration`` histogram points when the store has them.
+observations in ``http.server.request.duration`` histograms (delta or cumulative; a latency
+threshold is compared with the bucket bounds, so put a bound at the threshold).
 """
 
 from __future__ import annotations

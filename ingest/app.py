@@ -113,6 +113,10 @@ def create_app(service: IngestService) -> FastAPI:
     async def export_logs(request: Request) -> Response:
         return await export("logs", request)
 
+    @app.post("/v1/metrics")
+    async def export_metrics(request: Request) -> Response:
+        return await export("metrics", request)
+
     @app.post("/v1/traces")
     async def export_traces(request: Request) -> Response:
         return await export("traces", request)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from contracts import Registry, Violation, normalize_legacy
 from ingest.auth import Grant
 from ingest.decode import CanonicalRecord, canonical_logs, canonical_traces, decode_request
+from ingest.decode.metrics import canonical_metrics
 from ingest.limits import Limits
 from ingest.rows import RequestRows
 from ingest.writer import LedgerEntry, WriteBatch
@@ -129,7 +130,7 @@ class IngestPipeline:
         elif meta.signal == "traces":
             received, rejections, services = self._traces(message, rows, meta.grant)
         else:
-            raise NotImplementedError("metrics are handled by ingest.metrics")
+            received, rejections, services = self._metrics(message, rows, meta.grant)
         error_message = rejections.message(received)
         ledger = LedgerEntry(
             request_id=meta.request_id,
@@ -205,6 +206,45 @@ class IngestPipeline:
             )
             rejections.add(index, errors)
         return len(items), rejections, services
+
+    def _metrics(
+        self, request: Any, rows: RequestRows, grant: Grant | None
+    ) -> tuple[int, _Rejections, set[str]]:
+        decoded = canonical_metrics(request, self.limits)
+        rejections = _Rejections("data point")
+        index = 0
+        for point in decoded.points:
+            service = point.values["service_name"]
+            if grant is not None and not grant.allows(service):
+                errors = [_not_allowed(grant, service)]
+                self._quarantine_point(rows, point.values["attributes"], errors)
+                rejections.add(index, errors)
+            else:
+                rows.add_metric_point(point.values)
+            index += 1
+        for rejected in decoded.rejected:
+            errors = [
+                {"contract": None, "version": None, "pointer": "", "message": rejected.problem}
+            ]
+            self._quarantine_point(rows, rejected.record, errors)
+            rejections.add(index, errors)
+            index += 1
+        for (service, metric, kind), points in decoded.dropped.items():
+            rows.add_metric_drop(service=service, metric=metric, kind=kind, points=points)
+        return decoded.received, rejections, decoded.services
+
+    @staticmethod
+    def _quarantine_point(
+        rows: RequestRows, record: dict[str, Any], errors: list[dict[str, Any]]
+    ) -> None:
+        rows.add_quarantine(
+            signal="metrics",
+            record=record,
+            event_name=str(record.get("metric")),
+            contract_id=None,
+            contract_version=None,
+            errors=errors,
+        )
 
     def _traces(
         self, request: Any, rows: RequestRows, grant: Grant | None

@@ -179,6 +179,8 @@ class RequestRows:
         self.request_id = request_id
         self._events: dict[str, _EventColumns] = {}
         self._spans: list[Mapping[str, Any]] = []
+        self._metric_points: list[dict[str, Any]] = []
+        self._metric_drops: list[dict[str, Any]] = []
         self._quarantine: list[dict[str, Any]] = []
 
     def add_event(
@@ -208,6 +210,23 @@ class RequestRows:
     def add_span(self, values: Mapping[str, Any]) -> None:
         """Add an accepted span (values keyed by `spans` column names, times in nanoseconds)."""
         self._spans.append(values)
+
+    def add_metric_point(self, values: Mapping[str, Any]) -> None:
+        """Add a kept data point (values keyed by `metric_points` columns, times in ns)."""
+        row = dict(values)
+        row["time"] = row["time"] // _NS_PER_US
+        if row["start_time"] is not None:
+            row["start_time"] = row["start_time"] // _NS_PER_US
+        row["attributes"] = json_text(row["attributes"])
+        row["request_id"] = self.request_id
+        self._metric_points.append(row)
+
+    def add_metric_drop(self, *, service: str | None, metric: str, kind: str, points: int) -> None:
+        """Count data points accepted but not kept, by the rule of ingest.decode.metrics."""
+        self._metric_drops.append(
+            {"request_id": self.request_id, "service_name": service, "metric": metric,
+             "kind": kind, "points": points}
+        )  # fmt: skip
 
     def add_quarantine(
         self,
@@ -255,6 +274,10 @@ class RequestRows:
         tables = {name: cols.to_arrow(self.request_id) for name, cols in self._events.items()}
         if self._spans:
             tables["spans"] = self._spans_table()
+        for table, rows in (("metric_points", self._metric_points),
+                            ("metric_drops", self._metric_drops)):  # fmt: skip
+            if rows:
+                tables[table] = arrow_table(table, {n: [r[n] for r in rows] for n in rows[0]})
         if self._quarantine:
             names = list(self._quarantine[0])
             tables["quarantine"] = arrow_table(

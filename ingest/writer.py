@@ -45,6 +45,7 @@ DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "decisions": (("decision_id",), "time"),
     "policy_changes": (("change_id",), "time"),
     "spans": (("trace_id", "span_id"), "start_time"),
+    "metric_points": (("point_id",), "time"),
 }
 
 

@@ -16,13 +16,23 @@ import pyarrow as pa
 
 from analytics.warehouse.migrations import migrate
 
-RECORD_TABLES = ("decisions", "policy_changes", "engagement", "spans", "quarantine")
+RECORD_TABLES = (
+    "decisions",
+    "policy_changes",
+    "engagement",
+    "spans",
+    "metric_points",
+    "metric_drops",
+    "quarantine",
+)
 # columns stamped by the writer in the transaction that commits the row
 COMMIT_TIME_COLUMNS: Mapping[str, str] = {
     "decisions": "ingested_at",
     "policy_changes": "ingested_at",
     "engagement": "ingested_at",
     "spans": "ingested_at",
+    "metric_points": "ingested_at",
+    "metric_drops": "ingested_at",
     "quarantine": "quarantined_at",
     "ingest_log": "committed_at",
 }

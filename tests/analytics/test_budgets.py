@@ -113,3 +113,42 @@ def test_invalid_slos_are_refused_with_the_reason(overrides, message):
 def test_default_slo_file_is_valid():
     slos = load_slos()
     assert all(isinstance(s, SLO) for s in slos) and len(slos) >= 5
+
+
+def _point(store, *, series, start, at, count, buckets, temporality="cumulative", status=200):
+    store.cursor().execute(
+        "INSERT INTO metric_points BY NAME SELECT $at AS time, $start AS start_time, "
+        "now() AS ingested_at, $series || ':' || $at AS point_id, $series AS series, "
+        "'api' AS service_name, 'prod' AS environment, "
+        "'http.server.request.duration' AS metric, 's' AS unit, 'histogram' AS kind, "
+        "$temporality AS temporality, $status AS http_status_code, $count AS count, "
+        "[0.1, 0.3]::DOUBLE[] AS bounds, $buckets::BIGINT[] AS bucket_counts, "
+        "'{}' AS attributes, 1 AS request_id",
+        {"at": at, "start": start, "series": series, "count": count, "buckets": buckets,
+         "temporality": temporality, "status": status},
+    )  # fmt: skip
+
+
+def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path):
+    store = new_store(tmp_path)
+    minute = timedelta(minutes=1)
+    s1, s2 = AT - timedelta(hours=3), AT - timedelta(minutes=30)
+    # series A, cumulative: 10, 25, 25 (a repeat), then the sender restarts (new start): 5
+    _point(store, series="a", start=s1, at=AT - 40 * minute, count=10, buckets=[6, 3, 1])
+    _point(store, series="a", start=s1, at=AT - 39 * minute, count=25, buckets=[14, 8, 3])
+    _point(store, series="a", start=s1, at=AT - 38 * minute, count=25, buckets=[14, 8, 3])
+    _point(store, series="a", start=s2, at=AT - 20 * minute, count=5, buckets=[5, 0, 0])
+    # series B, delta, all HTTP 500: 2 then 3
+    _point(store, series="b", start=s1, at=AT - 30 * minute, count=2, buckets=[1, 1, 0],
+           temporality="delta", status=500)  # fmt: skip
+    _point(store, series="b", start=s1, at=AT - 29 * minute, count=3, buckets=[1, 1, 1],
+           temporality="delta", status=500)  # fmt: skip
+    availability = budget_status(store.cursor(), _slo(source="metrics", min_events=1), AT)
+    assert (availability.total, availability.bad) == (10 + 15 + 0 + 5 + 2 + 3, 5)
+    latency = budget_status(
+        store.cursor(),
+        _slo(source="metrics", sli="latency", threshold_ms=300, objective=0.95, min_events=1),
+        AT,
+    )
+    # good = observations in the buckets up to 0.3 s: 9, +13, +0, 5 (restart), 2, 2
+    assert (latency.total, latency.bad) == (35, 35 - (9 + 13 + 0 + 5 + 2 + 2))
