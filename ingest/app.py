@@ -124,7 +124,13 @@ def create_app(service: IngestService) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         stats = service.writer.stats()
-        return JSONResponse({"status": "ok", "writer": stats.as_dict()})
+        return JSONResponse(
+            {"status": "ok", "writer": stats.as_dict(), "ingest": service.telemetry.snapshot()}
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(service.telemetry.prometheus_text(), media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

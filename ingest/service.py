@@ -21,6 +21,7 @@ from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
 from ingest.settings import IngestSettings
+from ingest.telemetry import SelfMetrics
 from ingest.writer import LedgerEntry, StoreWriter, WriteBatch, WriterOverloaded
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class IngestService:
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
+        self.telemetry = SelfMetrics(self.writer.stats, otlp_endpoint=settings.self_otlp_endpoint)
         self._started = False
 
     def start(self) -> None:
@@ -75,6 +77,7 @@ class IngestService:
         if self._started:
             self.writer.close()
             self._started = False
+        self.telemetry.shutdown()
         self.store.close()
 
     async def export(
@@ -94,7 +97,11 @@ class IngestService:
         """
         grant = None
         if self.tokens is not None:
-            grant = self.tokens.authenticate(authorization)  # raises Unauthenticated
+            try:
+                grant = self.tokens.authenticate(authorization)
+            except IngestError as exc:
+                self.telemetry.record_request(signal, transport, exc.status)
+                raise
         meta = RequestMeta(
             grant=grant,
             request_id=self.writer.next_request_id(),
@@ -115,12 +122,17 @@ class IngestService:
             )
         except IngestError as exc:
             self.record_failure(meta, exc.status, str(exc))
+            self.telemetry.record_request(signal, transport, exc.status)
             raise
         try:
             future = self.writer.submit(prepared.batch)
         except WriterOverloaded as exc:
+            self.telemetry.record_request(signal, transport, Overloaded.status)
             raise Overloaded(retry_after=exc.retry_after) from exc
         result = await asyncio.wrap_future(future)
+        self.telemetry.record_request(
+            signal, transport, 200, received=prepared.received, tables=prepared.batch.tables
+        )
         return ExportResult(
             request_id=meta.request_id,
             received=prepared.received,

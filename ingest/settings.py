@@ -72,6 +72,9 @@ class IngestSettings(BaseSettings):
     )
     tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS and gRPC TLS.")
     tls_key: Path | None = Field(None, description="PEM private key of the certificate.")
+    self_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL to export flaglens' own metrics to."
+    )
     writer_commit_delay: float = Field(
         0.0,
         description="Seconds the writer sleeps before each commit. For demonstrating and testing "

@@ -43,6 +43,7 @@ _FLAG_FIELDS = (
     "grpc_port",
     "contracts_dir",
     "auth_file",
+    "self_otlp_endpoint",
     "tls_cert",
     "tls_key",
     "max_body_bytes",
@@ -87,6 +88,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--insecure-no-auth", action="store_true", help="allow a non-loopback --host without tokens"
+    )
+    parser.add_argument(
+        "--self-otlp-endpoint", help="export flaglens' own metrics to this OTLP/HTTP base URL"
     )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate: HTTPS and gRPC over TLS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
