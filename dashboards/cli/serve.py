@@ -47,6 +47,11 @@ _FLAG_FIELDS = (
     "tls_cert",
     "tls_key",
     "max_body_bytes",
+    "max_decompressed_bytes",
+    "max_records_per_request",
+    "max_attributes_per_record",
+    "max_attribute_value_bytes",
+    "max_value_depth",
     "writer_max_pending_rows",
 )
 
@@ -96,6 +101,21 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     parser.add_argument("--contracts-dir", type=Path, help="contract files (default: built-in)")
     parser.add_argument("--max-body-bytes", type=int, help="largest request body, as sent")
+    parser.add_argument(
+        "--max-decompressed-bytes", type=int, help="largest body after gzip inflation"
+    )
+    parser.add_argument(
+        "--max-records-per-request", type=int, help="most records, spans or points per request"
+    )
+    parser.add_argument(
+        "--max-attributes-per-record", type=int, help="most attributes on one record"
+    )
+    parser.add_argument(
+        "--max-attribute-value-bytes", type=int, help="longest string attribute value, in bytes"
+    )
+    parser.add_argument(
+        "--max-value-depth", type=int, help="deepest nesting of array/kvlist attribute values"
+    )
     parser.add_argument(
         "--writer-max-pending-rows",
         type=int,

@@ -140,6 +140,26 @@ def test_deeply_nested_value_rejects_only_its_record(server):
     assert "nested deeper" in answer.partial_success.error_message
 
 
+def test_grpc_gzip_bomb_is_resource_exhausted(server):
+    """gRPC inflates gzip itself and stops at the decompressed-size limit (64 MiB)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        _call(server, bytes(80 << 20), compression=grpc.Compression.Gzip)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_empty_request_and_missing_service_name(server):
+    empty = logs_service_pb2.ExportLogsServiceResponse.FromString(_call(server, b""))
+    assert empty.partial_success.rejected_log_records == 0
+    document = otlp_json_logs([decision_attributes()], {"deployment.environment.name": "prod"})
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    json_format.ParseDict(document, request)
+    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
+        _call(server, request.SerializeToString())
+    )
+    assert answer.partial_success.rejected_log_records == 1
+    assert "/service.name" in answer.partial_success.error_message
+
+
 def test_everything_acknowledged_is_stored_and_counts_reconcile(server):
     process, db = server
     _call(server, _logs_request([decision_attributes()]))  # still answering after bad input
