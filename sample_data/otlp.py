@@ -10,6 +10,7 @@ how many records it rejected, and why) can be counted; the stock exporters drop 
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import random
 import time
@@ -22,17 +23,33 @@ from typing import Any
 import httpx
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sample_data import world
@@ -40,6 +57,8 @@ from sample_data.generator import Change, Hour, Session
 
 RECORDS_PER_REQUEST = 2_000
 _SCOPE = "flaglens.sample_data"
+# the bucket bounds semantic conventions recommend for http.server.request.duration (seconds)
+DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
 class _SeededIds(IdGenerator):
@@ -69,9 +88,9 @@ class _Source:
 class Export:
     """One encoded OTLP request."""
 
-    signal: str  # 'logs' | 'traces'
+    signal: str  # 'logs' | 'traces' | 'metrics'
     body: bytes
-    records: int  # log records or spans
+    records: int  # log records, spans or data points
     request: Any = field(repr=False)  # the protobuf message, for writing as OTLP/JSON
 
 
@@ -81,6 +100,12 @@ class SdkEmitter:
     def __init__(self, seed: int) -> None:
         self._ids = _SeededIds(random.Random(f"ids-{seed}"))
         self._sources: dict[tuple[str, str], _Source] = {}
+        # this hour's request durations (s) per (service, env) and (route, method, status)
+        self._durations: dict[tuple[str, str], dict[tuple[str, str, int], list[float]]] = {}
+        # running request counts (a cumulative counter, as most SDKs send by default)
+        self._requests: dict[tuple[str, str], dict[tuple[str, str, int], int]] = {}
+        self._started_ns: int | None = None
+        self.metric_points = 0
 
     def _source(self, service: str, environment: str) -> _Source:
         source = self._sources.get((service, environment))
@@ -104,6 +129,11 @@ class SdkEmitter:
 
     def session(self, session: Session) -> None:
         source = self._source(session.service, session.environment)
+        key = (session.route, session.method, session.status_code)
+        per_source = self._durations.setdefault((session.service, session.environment), {})
+        per_source.setdefault(key, []).append(session.duration_ms / 1000)
+        counts = self._requests.setdefault((session.service, session.environment), {})
+        counts[key] = counts.get(key, 0) + 1
         tracer = source.tracer_provider.get_tracer(_SCOPE)
         logger = source.logger_provider.get_logger(_SCOPE)
         end_ns = session.start_ns + int(session.duration_ms * 1_000_000)
@@ -176,13 +206,70 @@ class SdkEmitter:
             traces = encode_spans(part)
             yield Export("traces", traces.SerializeToString(), len(part), traces)
 
+    def hour_metrics(self, start_ns: int, end_ns: int) -> Export | None:
+        """The hour's metrics, as a service's SDK would export them at the end of the hour:
+        a delta histogram of http.server.request.duration and a cumulative request counter."""
+        if self._started_ns is None:
+            self._started_ns = start_ns
+        resources = []
+        points = 0
+        for (service, env), per_key in sorted(self._durations.items()):
+            histogram_points, counter_points = [], []
+            for (route, method, status), durations in sorted(per_key.items()):
+                attributes: dict[str, str | int] = {
+                    "http.route": route,
+                    "http.request.method": method,
+                    "http.response.status_code": status,
+                }
+                buckets = [0] * (len(DURATION_BOUNDS) + 1)
+                for seconds in durations:
+                    buckets[bisect.bisect_left(DURATION_BOUNDS, seconds)] += 1
+                histogram_points.append(
+                    HistogramDataPoint(
+                        attributes=attributes, start_time_unix_nano=start_ns,
+                        time_unix_nano=end_ns, count=len(durations), sum=sum(durations),
+                        bucket_counts=buckets, explicit_bounds=DURATION_BOUNDS,
+                        min=min(durations), max=max(durations),
+                    )
+                )  # fmt: skip
+                counter_points.append(
+                    NumberDataPoint(
+                        attributes=attributes, start_time_unix_nano=self._started_ns,
+                        time_unix_nano=end_ns,
+                        value=self._requests[(service, env)][(route, method, status)],
+                    )
+                )  # fmt: skip
+            points += len(histogram_points) + len(counter_points)
+            metrics = [
+                Metric("http.server.request.duration", "server request duration", "s",
+                       Histogram(histogram_points, AggregationTemporality.DELTA)),
+                Metric("http.server.requests", "server requests", "{request}",
+                       Sum(counter_points, AggregationTemporality.CUMULATIVE, is_monotonic=True)),
+            ]  # fmt: skip
+            resource = self._source(service, env).logger_provider.resource
+            resources.append(
+                ResourceMetrics(resource, [ScopeMetrics(InstrumentationScope(_SCOPE), metrics,
+                                                        "")], "")
+            )  # fmt: skip
+        self._durations.clear()
+        if not points:
+            return None
+        self.metric_points += points
+        request = encode_metrics(MetricsData(resources))
+        return Export("metrics", request.SerializeToString(), points, request)
+
     def exports(self, hours: Iterable[Hour], *, hours_per_flush: int = 3) -> Iterator[Export]:
         """Emit the hours and yield their requests, flushing every few simulated hours."""
+        hour_ns = 3600 * 1_000_000_000
         for n, hour in enumerate(hours, 1):
             for change in hour.changes:
                 self.change(change)
             for session in hour.sessions:
                 self.session(session)
+            start_ns = int(hour.start.timestamp()) * 1_000_000_000
+            metrics = self.hour_metrics(start_ns, start_ns + hour_ns)
+            if metrics is not None:
+                yield metrics
             if n % hours_per_flush == 0:
                 yield from self.drain()
         yield from self.drain()
@@ -195,8 +282,8 @@ class SdkEmitter:
 class SendSummary:
     """Counts from the server's own answers."""
 
-    sent: dict[str, int] = field(default_factory=lambda: {"logs": 0, "traces": 0})
-    rejected: dict[str, int] = field(default_factory=lambda: {"logs": 0, "traces": 0})
+    sent: dict[str, int] = field(default_factory=lambda: {"logs": 0, "traces": 0, "metrics": 0})
+    rejected: dict[str, int] = field(default_factory=lambda: {"logs": 0, "traces": 0, "metrics": 0})
     requests: int = 0
     retries: int = 0
     first_errors: list[str] = field(default_factory=list)
@@ -261,6 +348,10 @@ class OtlpSender:
             logs = ExportLogsServiceResponse.FromString(content)
             rejected = int(logs.partial_success.rejected_log_records)
             message = logs.partial_success.error_message
+        elif signal == "metrics":
+            points = ExportMetricsServiceResponse.FromString(content)
+            rejected = int(points.partial_success.rejected_data_points)
+            message = points.partial_success.error_message
         else:
             spans = ExportTraceServiceResponse.FromString(content)
             rejected = int(spans.partial_success.rejected_spans)
@@ -270,14 +361,15 @@ class OtlpSender:
         return rejected
 
     def send_all(self, exports: Iterable[Export], progress: Any = None) -> SendSummary:
-        """Send every request; ``progress`` (a tqdm bar or None) advances by records."""
+        """Send every request; ``progress`` (a tqdm bar or None) advances by log records and
+        spans (metric points are few: one per series and hour)."""
         pending: list[tuple[Export, Future[int]]] = []
 
         def settle(export: Export, future: Future[int]) -> None:
             self.summary.rejected[export.signal] += future.result()
             self.summary.sent[export.signal] += export.records
             self.summary.requests += 1
-            if progress is not None:
+            if progress is not None and export.signal != "metrics":  # the bar counts records
                 progress.update(export.records)
 
         for export in exports:
@@ -318,8 +410,8 @@ def otlp_json(export: Export) -> dict[str, Any]:
 def write_exports(exports: Iterable[Export], out: Path) -> dict[str, int]:
     """Write each request as ``<signal>-NNNN.json`` under ``out``; returns records per signal."""
     out.mkdir(parents=True, exist_ok=True)
-    counts = {"logs": 0, "traces": 0}
-    numbers = {"logs": 0, "traces": 0}
+    counts = {"logs": 0, "traces": 0, "metrics": 0}
+    numbers = {"logs": 0, "traces": 0, "metrics": 0}
     for export in exports:
         numbers[export.signal] += 1
         path = out / f"{export.signal}-{numbers[export.signal]:04d}.json"

@@ -67,12 +67,14 @@ def send_week(
         desc="sending",
         disable=not progress,
     )
+    emitter = SdkEmitter(options.seed)
     try:
-        summary = sender.send_all(SdkEmitter(options.seed).exports(sim.hours()), progress=bar)
+        summary = sender.send_all(emitter.exports(sim.hours()), progress=bar)
     finally:
         bar.close()
         sender.close()
     truth = manifest(sim)
+    truth["counts"]["metric_points"] = emitter.metric_points
     if out is not None:
         (out / MANIFEST).write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     return summary, truth
@@ -83,7 +85,9 @@ def write_week(options: Options, out: Path) -> tuple[dict[str, int], dict[str, A
     sim = Simulation(options)
     out.mkdir(parents=True, exist_ok=True)
     write_key_file(sim, out / KEY_FILE)
-    counts = write_exports(SdkEmitter(options.seed).exports(sim.hours()), out)
+    emitter = SdkEmitter(options.seed)
+    counts = write_exports(emitter.exports(sim.hours()), out)
     truth = manifest(sim)
+    truth["counts"]["metric_points"] = emitter.metric_points
     (out / MANIFEST).write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     return counts, truth

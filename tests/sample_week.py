@@ -46,7 +46,7 @@ def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWe
 
 def post_fixtures(url: str) -> dict[str, int]:
     """POST every committed OTLP/JSON fixture file; returns rejected records per signal."""
-    rejected = {"logs": 0, "traces": 0}
+    rejected = {"logs": 0, "traces": 0, "metrics": 0}
     with httpx.Client(timeout=60) as client:
         for path in sorted(FIXTURES.glob("*.json")):
             if path.name == "manifest.json":
@@ -59,6 +59,7 @@ def post_fixtures(url: str) -> dict[str, int]:
             )
             response.raise_for_status()
             partial = response.json().get("partialSuccess", {})
-            key = "rejectedLogRecords" if signal == "logs" else "rejectedSpans"
+            key = {"logs": "rejectedLogRecords", "traces": "rejectedSpans",
+                   "metrics": "rejectedDataPoints"}[signal]  # fmt: skip
             rejected[signal] += int(partial.get(key, 0) or 0)
     return rejected

@@ -68,12 +68,16 @@ def register(subparsers: Any) -> None:
 def print_summary(summary: Any, truth: dict[str, Any]) -> None:
     sent = summary.sent
     print(
-        f"sent {sent['logs']:,} log records and {sent['traces']:,} spans in "
+        f"sent {sent['logs']:,} log records, {sent['traces']:,} spans and "
+        f"{sent['metrics']:,} metric points in "
         f"{summary.requests:,} requests ({summary.retries} retries)"
     )
+    accepted = (
+        f"accepted {summary.accepted('logs'):,} log records, "
+        f"{summary.accepted('traces'):,} spans, {summary.accepted('metrics'):,} metric points"
+    )
     print(
-        f"accepted {summary.accepted('logs'):,} log records, {summary.accepted('traces'):,} "
-        f"spans; rejected {summary.rejected['logs']:,} log records, "
+        f"{accepted}; rejected {summary.rejected['logs']:,} log records, "
         f"{summary.rejected['traces']:,} spans (quarantined by the server)"
     )
     expected = truth["stories"]["contract_break"]["records"]
@@ -105,7 +109,8 @@ def _write(args: argparse.Namespace) -> int:
 
     counts, truth = write_week(week_options(args), args.out)
     print(
-        f"wrote {counts['logs']:,} log records and {counts['traces']:,} spans as OTLP/JSON "
+        f"wrote {counts['logs']:,} log records, {counts['traces']:,} spans and "
+        f"{counts['metrics']:,} metric points as OTLP/JSON "
         f"to {args.out}/ (with manifest.json and keys.toml)"
     )
     print(json.dumps(truth["counts"]))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from contracts import load_registry, normalize_legacy
 from contracts.signing import KeyRing, SignatureStatus
 from ingest.decode import canonical_logs, canonical_traces, decode_request
+from ingest.decode.metrics import canonical_metrics
 from ingest.limits import Limits
 from sample_data.generator import Options, Simulation
 from sample_data.otlp import SdkEmitter, otlp_json
@@ -71,13 +72,19 @@ def test_emitted_requests_hold_what_the_manifest_counts():
     sim = Simulation(Options(seed=2, days=1, scale=0.05, end=END))
     registry = load_registry()
     limits = Limits()
-    logs = spans = span_events = invalid = 0
-    for export in SdkEmitter(2).exports(sim.hours()):
+    logs = spans = span_events = invalid = points = 0
+    emitter = SdkEmitter(2)
+    for export in emitter.exports(sim.hours()):
         body = json.dumps(otlp_json(export)).encode()  # through OTLP/JSON, as `write` does
         request = decode_request(
             export.signal, body, content_type="application/json", content_encoding=None,
             limits=limits,
         )  # fmt: skip
+        if export.signal == "metrics":
+            decoded = canonical_metrics(request, limits)
+            assert not decoded.rejected and not decoded.dropped
+            points += len(decoded.points)
+            continue
         if export.signal == "logs":
             records = canonical_logs(request, limits)
             logs += len(records)
@@ -94,3 +101,4 @@ def test_emitted_requests_hold_what_the_manifest_counts():
     assert spans == counts["spans"]
     assert span_events == counts["decisions_as_span_events"]
     assert invalid == counts["decisions_broken"]
+    assert points == emitter.metric_points > 0
