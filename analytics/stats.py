@@ -100,25 +100,77 @@ def location_shift(before: np.ndarray, after: np.ndarray) -> ShiftTest:
     """Two-sided Mann–Whitney U; HL shift = median of all pairwise ``after - before``.
 
     The 95 % interval takes the order statistics of the pairwise differences at the ranks given
-    by the normal approximation of U's null distribution (Hollander & Wolfe's method).
+    by the normal approximation of U's null distribution (Hollander & Wolfe's method). The
+    order statistics are selected without forming the ``n * m`` differences (see
+    :func:`pairwise_difference_quantile`), so a change's comparison costs about a millisecond.
     """
     n, m = len(before), len(after)
     if n == 0 or m == 0:
         raise ValueError("both samples need at least one observation")
     result = stats.mannwhitneyu(after, before, alternative="two-sided", method="asymptotic")
-    differences = np.subtract.outer(after, before).ravel()
-    count = len(differences)
-    k = max(0, math.floor(n * m / 2 - Z_95 * math.sqrt(n * m * (n + m + 1) / 12)))
-    middle = ((count - 1) // 2, count // 2)
-    # only four order statistics are needed: select them instead of sorting n*m values
-    picked = np.partition(differences, sorted({k, count - 1 - k, *middle}))
-    shift = float((picked[middle[0]] + picked[middle[1]]) / 2)
-    low = float(picked[k])
-    high = float(picked[count - 1 - k])
+    a = np.sort(np.asarray(after, dtype=float))
+    b = np.sort(np.asarray(before, dtype=float))
+    count = n * m
+    k = max(0, math.floor(count / 2 - Z_95 * math.sqrt(n * m * (n + m + 1) / 12)))
+    low_middle, high_middle = (count - 1) // 2, count // 2
+    shift = (
+        pairwise_difference_quantile(a, b, low_middle)
+        + pairwise_difference_quantile(a, b, high_middle)
+    ) / 2
     return ShiftTest(
-        n, m, float(result.statistic), float(result.pvalue), shift, low, high,
-        float(np.median(before)), float(np.median(after)),
+        n, m, float(result.statistic), float(result.pvalue), float(shift),
+        pairwise_difference_quantile(a, b, k), pairwise_difference_quantile(a, b, count - 1 - k),
+        float(np.median(b)), float(np.median(a)),
     )  # fmt: skip
+
+
+def _at_most(a: np.ndarray, b: np.ndarray, d: float) -> int:
+    """How many pairwise differences ``a[j] - b[i]`` are <= ``d`` (a, b sorted)."""
+    # a[j] - b[i] <= d  <=>  b[i] >= a[j] - d
+    return int(len(a) * len(b) - np.searchsorted(b, a - d, side="left").sum())
+
+
+def pairwise_difference_quantile(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """The ``k``-th smallest (0-based) of all ``a[j] - b[i]``, for sorted ``a`` and ``b``.
+
+    Bisects on the value, counting the differences under a candidate with one binary search
+    per element of ``a`` (O((n + m) log n) per step), until few differences remain between
+    the bounds; those are then listed and the exact one selected. Same answer as sorting the
+    ``n * m`` differences, in a fraction of the time and memory.
+    """
+    total = len(a) * len(b)
+    if not 0 <= k < total:
+        raise ValueError(f"rank {k} outside 0..{total - 1}")
+    lo = float(a[0] - b[-1])  # the smallest difference
+    if k == 0:
+        return lo
+    hi = float(a[-1] - b[0])  # the largest difference
+    # bounds a margin outside every difference, so that rounding in a - d cannot matter:
+    # at_most(lo) = 0 and at_most(hi) = total
+    lo -= max(1.0, abs(lo))
+    hi += max(1.0, abs(hi))
+    # invariant: at_most(lo) = below <= k < at_most(hi), so the answer lies in (lo, hi]
+    below = _at_most(a, b, lo)
+    limit = 4 * (len(a) + len(b))
+    for _ in range(200):
+        if _at_most(a, b, hi) - below <= limit:
+            break
+        mid = lo + (hi - lo) / 2
+        if not lo < mid < hi:
+            break  # adjacent floats: every remaining difference is the same value
+        at_mid = _at_most(a, b, mid)
+        if at_mid > k:
+            hi = mid
+        else:
+            lo, below = mid, at_mid
+    # list the differences in (lo, hi]: for each a[j], the b[i] in [a[j] - hi, a[j] - lo)
+    start = np.searchsorted(b, a - hi, side="left")
+    stop = np.searchsorted(b, a - lo, side="left")
+    counts = stop - start
+    rows = np.repeat(np.arange(len(a)), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    values = a[rows] - b[np.repeat(start, counts) + offsets]
+    return float(np.partition(values, k - below)[k - below])
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -131,3 +183,23 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (count - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (step-up, monotone, capped at 1).
+
+    Controls the false discovery rate rather than the family-wise error rate: less strict than
+    :func:`holm` when many metrics are compared at once.
+    """
+    count = len(p_values)
+    order = sorted(range(count), key=lambda i: p_values[i], reverse=True)
+    adjusted = [1.0] * count
+    running = 1.0
+    for position, index in enumerate(order):
+        rank = count - position  # 1-based rank in ascending order
+        running = min(running, p_values[index] * count / rank)
+        adjusted[index] = min(1.0, running)
+    return adjusted
+
+
+CORRECTIONS = {"holm": holm, "bh": benjamini_hochberg}
