@@ -208,41 +208,18 @@ def _label(value: timedelta) -> str:
     return f"{int(value.total_seconds())}s"
 
 
-def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> BudgetStatus:
-    """The SLO's budget over its compliance window ending at ``at``, with burn rates and state."""
-    window = slo.compliance_window(at)
-    events, params = _events(slo)
+def _status(
+    slo: SLO,
+    at: datetime,
+    window_total: int,
+    window_bad: int,
+    counts: dict[str, tuple[int, int]],
+) -> BudgetStatus:
+    """Budget, burn rates and rule states from the counted events (pure arithmetic).
 
-    def total(condition: str) -> str:
-        if slo.source == "spans":  # one event per row: counting is cheaper than summing
-            return f"count(*) FILTER (WHERE {condition})"
-        return f"coalesce(sum(n) FILTER (WHERE {condition}), 0)"
-
-    def failed(condition: str) -> str:
-        if slo.source == "spans":
-            return f"count(*) FILTER (WHERE {condition} AND bad = 1)"
-        return f"coalesce(sum(bad) FILTER (WHERE {condition}), 0)"
-
-    filters = []
-    for size in BURN_WINDOWS.values():
-        since = f"t >= $at - INTERVAL {int(size.total_seconds())} SECOND"
-        filters += [total(since), failed(since)]
-    sql = (
-        f"SELECT 0, {failed('t >= $start')}, {total('t >= $start')}, "  # noqa: S608
-        f"{', '.join(filters)} FROM ({events})"
-    )
-    named = params | {
-        "at": at,
-        "start": window.start,
-        "lo": min(window.start, at - max(BURN_WINDOWS.values())),
-        "hi": at,
-    }
-    row = cursor.execute(sql, named).fetchone()
-    assert row is not None
-    window_bad, window_total = int(row[1]), int(row[2])
-    counts: dict[str, tuple[int, int]] = {}
-    for i, name in enumerate(BURN_WINDOWS):
-        counts[name] = (int(row[3 + 2 * i]), int(row[4 + 2 * i]))
+    ``counts`` maps each name of :data:`BURN_WINDOWS` to (total, bad) in the window of that
+    length ending at ``at``.
+    """
     burn_rates: dict[str, float | None] = {
         name: (b / t) / slo.error_budget if t else None for name, (t, b) in counts.items()
     }
@@ -260,18 +237,118 @@ def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> 
         )
         rules.append(
             RuleState(
-                rule.severity,
-                long,
-                short,
-                rule.factor,
-                long_burn,
-                short_burn,
-                counts[long][0],
-                firing,
-                enough,
+                rule.severity, long, short, rule.factor, long_burn, short_burn, counts[long][0],
+                firing, enough,
             )
+        )  # fmt: skip
+    return BudgetStatus(
+        slo, slo.compliance_window(at), window_total, window_bad, burn_rates, tuple(rules)
+    )
+
+
+def _metric_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> BudgetStatus:
+    """One histogram-based SLO: sums the observations of its points."""
+    window = slo.compliance_window(at)
+    events, params = _events(slo)
+    filters = []
+    for size in BURN_WINDOWS.values():
+        since = f"t >= $at - INTERVAL {int(size.total_seconds())} SECOND"
+        filters += [
+            f"coalesce(sum(n) FILTER (WHERE {since}), 0)",
+            f"coalesce(sum(bad) FILTER (WHERE {since}), 0)",
+        ]
+    sql = (
+        "SELECT coalesce(sum(n) FILTER (WHERE t >= $start), 0), "  # noqa: S608
+        f"coalesce(sum(bad) FILTER (WHERE t >= $start), 0), {', '.join(filters)} "
+        f"FROM ({events})"
+    )
+    named = params | {
+        "at": at,
+        "start": window.start,
+        "lo": min(window.start, at - max(BURN_WINDOWS.values())),
+        "hi": at,
+    }
+    row = cursor.execute(sql, named).fetchone()
+    assert row is not None
+    counts = {
+        name: (int(row[2 + 2 * i]), int(row[3 + 2 * i])) for i, name in enumerate(BURN_WINDOWS)
+    }
+    return _status(slo, at, int(row[0]), int(row[1]), counts)
+
+
+def _span_statuses(
+    cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
+) -> list[BudgetStatus]:
+    """Span-based SLOs in one scan of ``spans``.
+
+    Server spans are counted per (service, environment) since each distinct start (compliance
+    window starts and burn windows), in total and per distinct bad-event predicate; each SLO
+    then adds up the groups of its service (and environment).
+    """
+    if not slos:
+        return []
+    starts = sorted(
+        {slo.compliance_window(at).start for slo in slos}
+        | {at - size for size in BURN_WINDOWS.values()}
+    )
+    predicates = sorted({_bad_predicate(slo) for slo in slos})
+    # each span falls in one slot k: the latest start it is at or after (a CASE per row costs
+    # far less than a FILTER per start and predicate); "since start j" = slots j and later
+    slot = " ".join(f"WHEN start_time >= $s{j} THEN {j}" for j in reversed(range(len(starts))))
+    bad = ", ".join(f"count(*) FILTER (WHERE {p})" for p in predicates)
+    rows = cursor.execute(
+        f"SELECT service_name, environment, CASE {slot} END AS k, count(*), {bad} "  # noqa: S608
+        "FROM spans WHERE kind = 'server' AND service_name IN (SELECT unnest($services)) "
+        "AND start_time >= $s0 AND start_time < $at GROUP BY ALL",
+        {f"s{j}": start for j, start in enumerate(starts)}
+        | {"services": sorted({slo.service for slo in slos}), "at": at},
+    ).fetchall()
+
+    def count(slo: SLO, since: datetime, bad: bool) -> int:
+        first = starts.index(since)
+        column = 4 + predicates.index(_bad_predicate(slo)) if bad else 3
+        return sum(
+            int(row[column])
+            for row in rows
+            if row[2] >= first and row[0] == slo.service and slo.environment in (None, row[1])
         )
-    return BudgetStatus(slo, window, window_total, window_bad, burn_rates, tuple(rules))
+
+    statuses = []
+    for slo in slos:
+        begin = slo.compliance_window(at).start
+        counts = {
+            name: (count(slo, at - size, False), count(slo, at - size, True))
+            for name, size in BURN_WINDOWS.items()
+        }
+        statuses.append(_status(slo, at, count(slo, begin, False), count(slo, begin, True), counts))
+    return statuses
+
+
+def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> BudgetStatus:
+    """The SLO's budget over its compliance window ending at ``at``, with burn rates and state."""
+    if slo.source == "spans":
+        return _span_statuses(cursor, [slo], at)[0]
+    return _metric_status(cursor, slo, at)
+
+
+def budget_statuses(
+    cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
+) -> list[BudgetStatus]:
+    """:func:`budget_status` of every SLO, in the given order (span SLOs share one scan)."""
+    spans = iter(_span_statuses(cursor, [s for s in slos if s.source == "spans"], at))
+    return [next(spans) if s.source == "spans" else _metric_status(cursor, s, at) for s in slos]
+
+
+def burn_rate(
+    cursor: duckdb.DuckDBPyConnection, slo: SLO, window: TimeWindow
+) -> tuple[float | None, int, int]:
+    """(burn rate, total, bad) of the SLO over any ``window``; rate None without events.
+
+    1.0 spends the budget exactly as fast as the SLO window allows; the alert rules compare
+    the rates of fixed windows (:data:`BURN_WINDOWS`) ending now.
+    """
+    total, bad = bad_events_since(cursor, slo, window.start, window.end)
+    return ((bad / total) / slo.error_budget if total else None), total, bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +407,7 @@ def budget_report(
     cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
 ) -> list[BudgetStatus]:
     """Every SLO's status at ``at``, least budget remaining first."""
-    statuses = [budget_status(cursor, slo, at) for slo in slos]
+    statuses = budget_statuses(cursor, slos, at)
     return sorted(statuses, key=lambda s: (s.remaining is None, s.remaining or 0.0))
 
 

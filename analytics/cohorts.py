@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
-from analytics.stats import ProportionTest, two_proportion
+from analytics.stats import ProportionTest, minimum_detectable_difference, two_proportion
 
 MIN_SAMPLE = 100
 
@@ -107,10 +107,22 @@ class CohortShift:
     test: ProportionTest | None  # None: not enough exposed subjects on one side
     exposed_before: int
     exposed_after: int
+    engaged_before: int = 0
+    engaged_after: int = 0
+    min_sample: int = MIN_SAMPLE
 
     @property
     def enough_data(self) -> bool:
         return self.test is not None
+
+    @property
+    def detectable_difference(self) -> float | None:
+        """Smallest rate change this comparison sees with 80 % power (at the pooled rate)."""
+        exposed = self.exposed_before + self.exposed_after
+        if not exposed:
+            return None
+        rate = (self.engaged_before + self.engaged_after) / exposed
+        return minimum_detectable_difference(rate, self.exposed_before, self.exposed_after)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -119,7 +131,11 @@ class CohortShift:
             "after": [self.after.start.isoformat(), self.after.end.isoformat()],
             "exposed_before": self.exposed_before,
             "exposed_after": self.exposed_after,
+            "engaged_before": self.engaged_before,
+            "engaged_after": self.engaged_after,
+            "min_sample": self.min_sample,
             "enough_data": self.enough_data,
+            "detectable_difference": self.detectable_difference,
             "test": self.test.as_dict() if self.test else None,
         }
 
@@ -134,7 +150,11 @@ def cohort_shifts(
     flag: str | None = None,
     min_sample: int = MIN_SAMPLE,
 ) -> list[CohortShift]:
-    """Each cohort's engagement rate in ``after`` against ``before``."""
+    """Each cohort's engagement rate in ``after`` against ``before``.
+
+    A cohort with fewer than ``min_sample`` exposed subjects on either side gets no test
+    (``test`` is None), but still its counts and the difference it could have detected.
+    """
     sides = {}
     for name, window in (("before", before), ("after", after)):
         periods = engagement_by_cohort(
@@ -146,5 +166,5 @@ def cohort_shifts(
         e1, n1 = sides["before"].get(cohort, (0, 0))
         e2, n2 = sides["after"].get(cohort, (0, 0))
         test = two_proportion(e1, n1, e2, n2) if min(n1, n2) >= min_sample else None
-        shifts.append(CohortShift(cohort, before, after, test, n1, n2))
+        shifts.append(CohortShift(cohort, before, after, test, n1, n2, e1, e2, min_sample))
     return shifts

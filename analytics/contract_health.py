@@ -17,8 +17,8 @@ from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 
 # the accepted rows per contract family, for the denominator
 _ACCEPTED = " UNION ALL ".join(
-    "SELECT service_name, contract_id, count(*) AS n FROM "  # noqa: S608 - constant names
-    f"{table} WHERE time >= $start AND time < $end {{service_filter}} GROUP BY ALL"
+    "SELECT service_name, contract_id, {bucket} AS k, count(*) AS n FROM "  # noqa: S608
+    f"{table} WHERE time >= $start AND time < $end {{filters}} GROUP BY ALL"
     for table in ("decisions", "policy_changes", "engagement")
 )
 
@@ -94,6 +94,7 @@ class ContractRate:
     contract: str | None
     accepted: int
     rejected: int
+    bucket: datetime | None = None  # start of the time bucket (None: the whole window)
 
     @property
     def rate(self) -> float:
@@ -104,6 +105,7 @@ class ContractRate:
         return {
             "service": self.service,
             "contract": self.contract,
+            "bucket": self.bucket.isoformat() if self.bucket else None,
             "accepted": self.accepted,
             "rejected": self.rejected,
             "violation_rate": self.rate,
@@ -111,35 +113,53 @@ class ContractRate:
 
 
 def violation_rates(
-    cursor: duckdb.DuckDBPyConnection, window: TimeWindow, *, service: str | None = None
+    cursor: duckdb.DuckDBPyConnection,
+    window: TimeWindow,
+    *,
+    bucket: timedelta | None = None,
+    service: str | None = None,
+    environment: str | None = None,
 ) -> list[ContractRate]:
     """Rejected / (accepted + rejected) records per service and contract family in ``window``.
 
     The contract family is the contract id without its module suffix for decisions
     (``feature_flag.evaluation``), so that a record rejected before its module was known
-    still counts against the family.
+    still counts against the family. With ``bucket``, one row per family and time bucket that
+    saw any record (accepted rows aggregate per bucket before the join, so the cost stays one
+    pass over each table).
     """
-    service_filter = "AND service_name = $service" if service else ""
+    filters = ""
     params: dict[str, Any] = {"start": window.start, "end": window.end}
     if service:
+        filters += " AND service_name = $service"
         params["service"] = service
+    if environment:
+        filters += " AND environment = $environment"
+        params["environment"] = environment
+    accepted_k = rejected_k = "0"  # one slot: the whole window (NULL would not join)
+    bucket_sql = "NULL::TIMESTAMPTZ"
+    if bucket is not None:
+        bucket = max(bucket, timedelta(minutes=1))
+        accepted_k = bucket_index("time", bucket)
+        rejected_k = bucket_index("coalesce(time, quarantined_at)", bucket)
+        bucket_sql = bucket_start("k", bucket)
+    family = "split_part(contract_id, '.', 1) || '.' || split_part(contract_id, '.', 2)"
     rows = cursor.execute(
         f"""
         WITH accepted AS (
-            SELECT service_name, split_part(contract_id, '.', 1) || '.' ||
-                   split_part(contract_id, '.', 2) AS family, sum(n) AS n
-            FROM ({_ACCEPTED.format(service_filter=service_filter)}) GROUP BY ALL
+            SELECT service_name, {family} AS family, k, sum(n) AS n
+            FROM ({_ACCEPTED.format(filters=filters, bucket=accepted_k)}) GROUP BY ALL
         ), rejected AS (
-            SELECT service_name, coalesce(split_part(contract_id, '.', 1) || '.' ||
-                   split_part(contract_id, '.', 2), event_name) AS family, count(*) AS n
+            SELECT service_name, coalesce({family}, event_name) AS family, {rejected_k} AS k,
+                   count(*) AS n
             FROM quarantine WHERE coalesce(time, quarantined_at) >= $start
-                AND coalesce(time, quarantined_at) < $end
-            {service_filter} GROUP BY ALL
+                AND coalesce(time, quarantined_at) < $end {filters}
+            GROUP BY ALL
         )
-        SELECT service_name, family, coalesce(a.n, 0), coalesce(r.n, 0)
-        FROM accepted a FULL JOIN rejected r USING (service_name, family)
-        ORDER BY coalesce(r.n, 0) DESC, service_name, family
-        """,  # noqa: S608
+        SELECT service_name, family, {bucket_sql} AS bucket, coalesce(a.n, 0), coalesce(r.n, 0)
+        FROM accepted a FULL JOIN rejected r USING (service_name, family, k)
+        ORDER BY bucket NULLS FIRST, coalesce(r.n, 0) DESC, service_name, family
+        """,  # noqa: S608 - clauses from fixed text
         params,
     ).fetchall()
-    return [ContractRate(s, f, int(a), int(r)) for s, f, a, r in rows]
+    return [ContractRate(s, f, int(a), int(r), b) for s, f, b, a, r in rows]

@@ -61,9 +61,17 @@ def load_rules(path: str | Path = DEFAULT_GOVERNANCE_FILE) -> Rules:
         raise ConfigError(f"cannot read governance file {where}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
+    unknown = sorted(set(document) - {"actors", "approvals"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown table(s) {unknown}; expected [[actors]], [approvals]")
     actors: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
     for i, entry in enumerate(document.get("actors", [])):
         label = f"{where} [[actors]] #{i + 1}"
+        extra = sorted(set(entry) - {"name", "modules", "environments"})
+        if extra:
+            raise ConfigError(
+                f"{label}: unknown field(s) {extra}; expected name, modules, environments"
+            )
         name = entry.get("name")
         modules, environments = entry.get("modules"), entry.get("environments")
         if not isinstance(name, str) or not name:

@@ -24,6 +24,8 @@ GROUPS: dict[str, tuple[str, bool]] = {
     "flag": ("d.flag_key", True),
     "variant": ("d.variant", True),
     "version": ("d.flag_version", True),
+    "module": ("d.policy_module", True),
+    "rule": ("d.rule_id", True),
 }
 
 

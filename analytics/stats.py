@@ -50,6 +50,43 @@ class ProportionTest:
         }  # fmt: skip
 
 
+Z_80_POWER = 0.8416212335729143  # one-sided quantile for 80 % power
+
+
+def minimum_detectable_difference(
+    rate: float, n1: int, n2: int, *, z_alpha: float = Z_95, z_power: float = Z_80_POWER
+) -> float | None:
+    """The smallest difference of proportions a two-sided 5 % test detects with 80 % power.
+
+    Normal approximation around a common ``rate``: ``(z_a + z_b) * sqrt(p(1-p)(1/n1 + 1/n2))``.
+    Reported next to every shift so that "no significant change" comes with how small a change
+    could have been seen. None without observations on both sides.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return None
+    return (z_alpha + z_power) * math.sqrt(rate * (1 - rate) * (1 / n1 + 1 / n2))
+
+
+def sample_size_per_group(
+    rate: float, difference: float, *, z_alpha: float = Z_95, z_power: float = Z_80_POWER
+) -> int:
+    """Subjects needed on each side to detect ``rate`` → ``rate + difference`` (5 %, 80 %).
+
+    The textbook formula for two proportions with equal groups (Fleiss, without continuity
+    correction): ``(z_a sqrt(2 p̄ q̄) + z_b sqrt(p1 q1 + p2 q2))² / d²``.
+    """
+    if difference == 0:
+        raise ValueError("a difference of 0 needs an infinite sample")
+    p1, p2 = rate, rate + difference
+    if not (0 <= p1 <= 1 and 0 <= p2 <= 1):
+        raise ValueError(f"rates {p1} and {p2} must both lie in [0, 1]")
+    mean = (p1 + p2) / 2
+    top = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(
+        p1 * (1 - p1) + p2 * (1 - p2)
+    )
+    return math.ceil(top**2 / difference**2)
+
+
 def two_proportion(x1: int, n1: int, x2: int, n2: int) -> ProportionTest:
     """z test with the pooled standard error; interval with the unpooled one."""
     if n1 <= 0 or n2 <= 0:
@@ -152,6 +189,24 @@ def pairwise_difference_quantile(a: np.ndarray, b: np.ndarray, k: int) -> float:
     # invariant: at_most(lo) = below <= k < at_most(hi), so the answer lies in (lo, hi]
     below = _at_most(a, b, lo)
     limit = 4 * (len(a) + len(b))
+    if total > limit:
+        # narrow the bracket first with the quantiles of a fixed pseudo-random sample of
+        # differences around rank k (a few standard errors either side)
+        rng = np.random.default_rng(len(a) * 7919 + len(b))
+        size = limit
+        sample = np.sort(a[rng.integers(0, len(a), size)] - b[rng.integers(0, len(b), size)])
+        q = k / total
+        spread = 4 * math.sqrt(size * q * (1 - q)) + 2
+        low_at, high_at = math.floor(q * size - spread), math.ceil(q * size + spread)
+        if low_at >= 0:
+            candidate = float(sample[low_at])
+            at_candidate = _at_most(a, b, candidate)
+            if at_candidate <= k:
+                lo, below = candidate, at_candidate
+        if high_at < size:
+            candidate = float(sample[high_at])
+            if _at_most(a, b, candidate) > k:
+                hi = candidate
     for _ in range(200):
         if _at_most(a, b, hi) - below <= limit:
             break

@@ -141,6 +141,7 @@ def queries(store: Store) -> dict[str, Callable[[], Any]]:
     def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
         return lambda: fn(store.cursor(), *args, **kwargs)
 
+    three_hours = 3 * hour
     return {
         "overview: decision volume (total)": run(volume.decision_volume, week),
         "overview: decision volume per hour": run(volume.decision_volume, week, hour),
@@ -155,6 +156,12 @@ def queries(store: Store) -> dict[str, Callable[[], Any]]:
             latency.latency_percentiles, day, by=("service", "variant")
         ),
         "cohorts: engagement per cohort per 6h": run(cohorts.engagement_by_cohort, week, six_hours),
+        "changes: engagement (1 service, per 3h)": run(
+            cohorts.engagement_by_cohort, week, three_hours, service="checkout", environment="prod"
+        ),
+        "report: cohort shifts, 7d vs the week before": run(
+            cohorts.cohort_shifts, week.previous(), week
+        ),
         "changes: impact of every change, 7d": run(impact.change_impacts, week, slos, rules, keys),
         "mutations: unauthorized changes, 7d": run(
             governance.unauthorized_mutations, week, rules, keys
@@ -162,6 +169,9 @@ def queries(store: Store) -> dict[str, Callable[[], Any]]:
         "mutations: drift, 7d": run(governance.drift, week, rules, keys),
         "contracts: violations per hour": run(contract_health.violations, week, bucket=hour),
         "contracts: violation rates": run(contract_health.violation_rates, week),
+        "contracts: violation rates per hour": run(
+            contract_health.violation_rates, week, bucket=hour
+        ),
     }
 
 

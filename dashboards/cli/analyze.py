@@ -47,7 +47,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--by",
         default="service",
-        help="latency grouping, comma separated: service,environment,route,flag,variant,version",
+        help="latency grouping, comma separated: service,environment,route,flag,variant,version,"
+        "module,rule",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="cohorts: test each cohort's engagement against the previous window of equal length",
+    )
+    parser.add_argument(
+        "--rates",
+        action="store_true",
+        help="contracts: violation rates per service and contract instead of each error",
+    )
+    parser.add_argument(
+        "--correction",
+        choices=("holm", "bh"),
+        default="holm",
+        help="changes: multiple-testing correction, Holm (default) or Benjamini-Hochberg",
     )
     add_analytics_arguments(parser)
     parser.set_defaults(handler=_run)
@@ -76,6 +93,11 @@ class Context:
 
     def bucket(self) -> timedelta | None:
         return parse_duration(self.args.bucket) if self.args.bucket else None
+
+    def option(self, name: str, default: Any) -> Any:
+        """An `analyze`-only option, with its default when the caller (e.g. the weekly report,
+        which runs these analyses with its own arguments) does not have it."""
+        return getattr(self.args, name, default)
 
 
 def load_keys(path: Path | None, db: Path) -> Any:
@@ -118,8 +140,14 @@ def _latency(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _cohorts(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.cohorts import engagement_by_cohort
+    from analytics.cohorts import cohort_shifts, engagement_by_cohort
 
+    if ctx.option("compare", False):
+        shifts = cohort_shifts(
+            ctx.cursor, ctx.window.previous(), ctx.window,
+            service=ctx.args.service, environment=ctx.args.environment,
+        )  # fmt: skip
+        return [s.as_dict() for s in shifts]
     rows = engagement_by_cohort(
         ctx.cursor,
         ctx.window,
@@ -135,7 +163,7 @@ def _changes(ctx: Context) -> list[dict[str, Any]]:
 
     impacts = change_impacts(
         ctx.cursor, ctx.window, ctx.slos(), ctx.rules(), ctx.keys(),
-        environment=ctx.args.environment,
+        environment=ctx.args.environment, correction=ctx.option("correction", "holm"),
     )  # fmt: skip
     return [i.as_dict() for i in impacts]
 
@@ -160,8 +188,14 @@ def _drift(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _contracts(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.contract_health import violations
+    from analytics.contract_health import violation_rates, violations
 
+    if ctx.option("rates", False):
+        rates = violation_rates(
+            ctx.cursor, ctx.window, bucket=ctx.bucket(),
+            service=ctx.args.service, environment=ctx.args.environment,
+        )  # fmt: skip
+        return [r.as_dict() for r in rates]
     rows = violations(
         ctx.cursor, ctx.window, bucket=ctx.bucket(),
         service=ctx.args.service, environment=ctx.args.environment,
@@ -181,9 +215,13 @@ RUNNERS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
 
 # the columns a person sees per analysis (JSON has everything)
 TABLE_COLUMNS: dict[str, Sequence[str]] = {
-    "budgets": ("slo", "sli", "objective", "total", "bad", "remaining", "burn_rates", "state"),
-    "changes": ("rank", "verdict", "change.change_id", "change.flag_key", "change.environment",
-                "services", "change.authorized"),
+    "budgets": ("slo", "sli", "objective", "total", "bad", "consumed", "remaining", "burn_rates",
+                "time_to_exhaustion_hours", "state"),
+    "changes": ("rank", "verdict", "score", "change.change_id", "change.flag_key",
+                "change.environment", "services", "change.authorized"),
+    "cohorts --compare": ("cohort", "exposed_before", "engaged_before", "exposed_after",
+                          "engaged_after", "test.difference", "test.ci95", "test.p_value",
+                          "detectable_difference"),
     "mutations": ("change_id", "time", "environment", "flag_key", "actor", "reasons", "details"),
     "drift": ("flag_key", "environment", "version", "count", "first_seen", "last_seen",
               "services"),
@@ -242,5 +280,6 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        print(render_table(rows, TABLE_COLUMNS.get(args.what)))
+        view = f"{args.what} --compare" if args.what == "cohorts" and args.compare else args.what
+        print(render_table(rows, TABLE_COLUMNS.get(view)))
     return 0

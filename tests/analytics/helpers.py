@@ -30,7 +30,29 @@ def add_spans(
              "GET /x", "server", "error" if i in errors else "unset", "/x", "GET",
              500 if i in errors else 200, f"{i:032x}", f"{i:016x}", None, "{}", 1)
         )  # fmt: skip
-    store.cursor().executemany("INSERT INTO spans VALUES (" + ", ".join("?" * 17) + ")", rows)
+    _insert(store, "INSERT INTO spans SELECT * FROM _rows", rows, _SPAN_COLUMNS)
+
+
+_SPAN_COLUMNS = (
+    "start_time", "end_time", "ingested_at", "duration_ms", "service_name", "environment", "name",
+    "kind", "status_code", "http_route", "http_method", "http_status_code", "trace_id", "span_id",
+    "parent_span_id", "attributes", "request_id",
+)  # fmt: skip
+
+
+def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...]) -> None:
+    """Run ``sql`` over ``rows`` registered as ``_rows`` (one statement: executemany is slow)."""
+    import pyarrow as pa
+
+    if not rows:
+        return
+    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
+    cursor = store.cursor()
+    cursor.register("_rows", table)
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.unregister("_rows")
 
 
 def new_store(tmp_path: Path) -> Store:
@@ -72,11 +94,35 @@ def add_decisions(
         subject = subjects[i] if subjects else f"user-{i}"
         rows.append((at, f"{flag}-{version}-{service}-{at.timestamp()}-{i}", service, environment,
                      flag, version, subject, cohort))  # fmt: skip
-    store.cursor().executemany(
-        "INSERT INTO decisions BY NAME SELECT ?::TIMESTAMPTZ AS time, now() AS ingested_at, "
-        "? AS decision_id, ? AS service_name, ? AS environment, ? AS flag_key, "
-        "? AS flag_version, ? AS subject_id, ? AS cohort_id, 'release' AS policy_module, "
-        "'log' AS source, 'feature_flag.evaluation.release' AS contract_id, "
-        "'1.0.0' AS contract_version, '{}' AS attributes, 1 AS request_id",
+    _insert(
+        store,
+        "INSERT INTO decisions BY NAME SELECT t::TIMESTAMPTZ AS time, now() AS ingested_at, "
+        "id AS decision_id, service AS service_name, env AS environment, flag AS flag_key, "
+        "version AS flag_version, subject AS subject_id, cohort AS cohort_id, "
+        "'release' AS policy_module, 'log' AS source, "
+        "'feature_flag.evaluation.release' AS contract_id, '1.0.0' AS contract_version, "
+        "'{}' AS attributes, 1 AS request_id FROM _rows",
         rows,
+        ("t", "id", "service", "env", "flag", "version", "subject", "cohort"),
+    )
+
+
+def add_engagement(
+    store: Store,
+    *,
+    subjects: list[str],
+    at: datetime,
+    service: str = "api",
+    environment: str = "prod",
+    cohort: str = "c1",
+) -> None:
+    """One click per subject at ``at``."""
+    _insert(
+        store,
+        "INSERT INTO engagement BY NAME SELECT t::TIMESTAMPTZ AS time, now() AS ingested_at, "
+        "service AS service_name, env AS environment, subject AS subject_id, "
+        "cohort AS cohort_id, 'click' AS action, 'user.engagement' AS contract_id, "
+        "'1.0.0' AS contract_version, '{}' AS attributes, 1 AS request_id FROM _rows",
+        [(at, service, environment, subject, cohort) for subject in subjects],
+        ("t", "service", "env", "subject", "cohort"),
     )

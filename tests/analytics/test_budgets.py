@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.budgets import budget_series, budget_status
+from analytics.budgets import budget_series, budget_status, budget_statuses, burn_rate
 from analytics.errors import ConfigError
 from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO, load_slos, parse_slo
@@ -152,3 +152,60 @@ def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path):
     )
     # good = observations in the buckets up to 0.3 s: 9, +13, +0, 5 (restart), 2, 2
     assert (latency.total, latency.bad) == (35, 35 - (9 + 13 + 0 + 5 + 2 + 2))
+
+
+def test_shared_scan_gives_each_slo_its_own_counts(tmp_path):
+    """budget_statuses (one scan for every span SLO) agrees with counting each SLO alone."""
+    store = new_store(tmp_path)
+    start = AT - timedelta(days=40)
+    # api: prod and staging, 1 every 2 h over 40 days, durations 0..950 ms; web: prod only
+    durations = [float(i % 20) * 50 for i in range(480)]
+    add_spans(store, service="api", start=start, every=timedelta(hours=2), count=480,
+              errors=set(range(0, 480, 7)), duration_ms=durations)  # fmt: skip
+    add_spans(store, service="api", start=start, every=timedelta(hours=3), count=320,
+              errors=set(range(0, 320, 5)), environment="staging")  # fmt: skip
+    add_spans(store, service="web", start=AT - timedelta(hours=5), every=timedelta(minutes=1),
+              count=300, errors=set(range(250, 300)))  # fmt: skip
+    slos = [
+        _slo(name="api-prod", environment="prod"),
+        _slo(name="api-all"),  # every environment
+        _slo(name="api-latency", sli="latency", threshold_ms=400, objective=0.9, window="7d"),
+        _slo(name="api-month", window=None, calendar="month", timezone="Europe/Berlin"),
+        _slo(name="web", service="web", objective=0.95),
+    ]
+    together = budget_statuses(store.cursor(), slos, AT)
+    cursor = store.cursor()
+    for slo, status in zip(slos, together, strict=True):
+        assert status.slo is slo
+        window = slo.compliance_window(AT)
+        where = "service_name = $s AND kind = 'server' AND start_time >= $a AND start_time < $b"
+        params = {"s": slo.service, "a": window.start, "b": AT}
+        if slo.environment:
+            where += " AND environment = $e"
+            params["e"] = slo.environment
+        bad = (
+            "status_code = 'error'"
+            if slo.sli == "availability"
+            else f"duration_ms > {slo.threshold_ms}"
+        )
+        total, failed = cursor.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM spans WHERE {where}", params
+        ).fetchone()
+        assert (status.total, status.bad) == (total, failed), slo.name
+        assert status.as_dict() == budget_status(cursor, slo, AT).as_dict()
+    web = together[-1]
+    # the last hour: 60 spans, minutes 240..299 of the 300, all 50 failures at 250..299
+    assert web.burn_rates["1h"] == pytest.approx((50 / 60) / 0.05)
+    assert web.burn_rates["5m"] == pytest.approx(1 / 0.05)
+
+
+def test_burn_rate_over_any_window(tmp_path):
+    store = new_store(tmp_path)
+    add_spans(store, service="api", start=AT - timedelta(hours=2), every=timedelta(minutes=1),
+              count=120, errors={5, 6, 70})  # fmt: skip
+    rate, total, bad = burn_rate(
+        store.cursor(), _slo(), TimeWindow(AT - timedelta(hours=2), AT - timedelta(minutes=90))
+    )
+    assert (total, bad) == (30, 2)
+    assert rate == pytest.approx((2 / 30) / 0.01)
+    assert burn_rate(store.cursor(), _slo(), TimeWindow(AT, AT + timedelta(hours=1)))[0] is None

@@ -121,6 +121,8 @@ def test_drift_is_a_version_no_authorized_change_produced(tmp_path, keys):
         ('[[actors]]\nname = "x"\nmodules = "release"\nenvironments = []\n', "list of strings"),
         ("[approvals.release]\nprod = -1\n", "integers >= 0"),
         ("[[actors]\n", "not valid TOML"),
+        ('[[actors]]\nname = "x"\nmodules = []\nenviroments = []\n', "unknown field"),
+        ("[approval.release]\nprod = 1\n", "unknown table"),
     ],
 )
 def test_broken_governance_files_name_the_problem(tmp_path, text, message):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.latency import latency_percentiles, request_series
@@ -61,7 +63,44 @@ def test_engagement_per_cohort_and_shift(tmp_path):
     expected = two_proportion(50, 200, 100, 250)
     assert shifts[0].test.difference == pytest.approx(0.4 - 0.25)
     assert shifts[0].test.p_value == pytest.approx(expected.p_value)
+    # with 200 and 250 exposed at a pooled 150/450, 5 % two-sided and 80 % power see this much
+    pooled = 150 / 450
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    detectable = z * math.sqrt(pooled * (1 - pooled) * (1 / 200 + 1 / 250))
+    assert shifts[0].detectable_difference == pytest.approx(detectable)
+    assert shifts[0].as_dict()["engaged_after"] == 100
     too_few = cohort_shifts(
         cursor, TimeWindow(T0, T0 + day), TimeWindow(T0 + day, T0 + 2 * day), min_sample=300
     )
     assert too_few[0].test is None and not too_few[0].enough_data
+
+
+def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp_path):
+    store = new_store(tmp_path)
+    durations = [float(10 + (i * 37) % 300) for i in range(400)]
+    add_spans(store, service="api", start=T0, every=timedelta(seconds=9), count=400,
+              duration_ms=durations)  # fmt: skip
+    # span i evaluated flag f once: variant on for odd i (version v2), off for even i (v1);
+    # spans 0..49 also evaluated flag g, which must not count under flag f
+    store.cursor().execute(
+        "INSERT INTO decisions BY NAME SELECT $t0::TIMESTAMPTZ + to_seconds(i * 9) AS time, "
+        "now() AS ingested_at, 'd' || i || flag AS decision_id, 'api' AS service_name, "
+        "'prod' AS environment, flag AS flag_key, "
+        "CASE WHEN i % 2 = 1 THEN 'v2' ELSE 'v1' END AS flag_version, "
+        "CASE WHEN i % 2 = 1 THEN 'on' ELSE 'off' END AS variant, 'release' AS policy_module, "
+        "'log' AS source, 'feature_flag.evaluation.release' AS contract_id, "
+        "'1.0.0' AS contract_version, '{}' AS attributes, 1 AS request_id, "
+        "lpad(lower(to_hex(i)), 32, '0') AS trace_id, lpad(lower(to_hex(i)), 16, '0') AS span_id "
+        "FROM range(400) r(i), (VALUES ('f'), ('g')) v(flag) WHERE flag = 'f' OR i < 50",
+        {"t0": T0},
+    )
+    window = TimeWindow(T0, T0 + timedelta(hours=1))
+    rows = latency_percentiles(store.cursor(), window, by=("variant", "version"), flag="f")
+    assert [(r.group["variant"], r.group["version"], r.count) for r in rows] == [
+        ("off", "v1", 200), ("on", "v2", 200),
+    ]  # fmt: skip
+    for row, parity in zip(rows, (0, 1), strict=True):
+        mine = [d for i, d in enumerate(durations) if i % 2 == parity]
+        assert row.p50 == pytest.approx(np.quantile(mine, 0.5))
+        assert row.p95 == pytest.approx(np.quantile(mine, 0.95))
+        assert row.p99 == pytest.approx(np.quantile(mine, 0.99))
