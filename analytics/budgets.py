@@ -78,9 +78,10 @@ def _events(slo: SLO) -> tuple[str, dict[str, Any]]:
         f"""
         SELECT t, n, n - good AS bad FROM (
             SELECT time AS t,
-                   CASE WHEN temporality = 'delta' THEN count
+                   -- a count that drops under the same start time is a reset: count from zero
+                   CASE WHEN temporality = 'delta' OR count < lag(count) OVER w THEN count
                         ELSE count - coalesce(lag(count) OVER w, 0) END AS n,
-                   CASE WHEN temporality = 'delta' THEN g
+                   CASE WHEN temporality = 'delta' OR count < lag(count) OVER w THEN g
                         ELSE g - coalesce(lag(g) OVER w, 0) END AS good
             FROM (SELECT *, {_good_in_point(slo)} AS g FROM metric_points
                   WHERE metric = 'http.server.request.duration' AND kind = 'histogram'

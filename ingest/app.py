@@ -87,6 +87,10 @@ def create_app(service: IngestService) -> FastAPI:
             if media not in SUPPORTED_MEDIA_TYPES:
                 raise UnsupportedMediaType(received=content_type or None)
             body = await _read_body(request, limit)
+        except IngestError as exc:  # refused before the service saw it: count it here
+            service.telemetry.record_request(signal, "http", exc.status)
+            return status_response(exc.status, str(exc), encoding)
+        try:
             result = await service.export(
                 signal,
                 body,

@@ -27,6 +27,7 @@ from ingest.pipeline import Signal
 from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
+Metadata = tuple[tuple[str, bytes], ...]
 
 # signal → fully qualified OTLP service name (the method is always Export)
 SERVICES: dict[Signal, str] = {
@@ -36,22 +37,31 @@ SERVICES: dict[Signal, str] = {
 }
 
 
-def _status_details(code: grpc.StatusCode, message: str, retry_after: float) -> bytes:
-    """A google.rpc.Status carrying RetryInfo, for the grpc-status-details-bin trailer."""
+def _retry_trailers(code: grpc.StatusCode, message: str, retry_after: float) -> Metadata:
+    """The retry delay, as trailing metadata both kinds of OTLP exporter read.
+
+    ``grpc-status-details-bin`` carries a google.rpc.Status with a RetryInfo detail (the gRPC
+    rich error model: the Collector and the Go and Java SDKs); ``google.rpc.retryinfo-bin``
+    carries the RetryInfo alone, which is where the Python SDK's exporter looks for it.
+    """
     retry = error_details_pb2.RetryInfo(
         retry_delay=Duration(seconds=max(1, math.ceil(retry_after)))
     )
     status = status_pb2.Status(code=code.value[0], message=message)
     status.details.add().Pack(retry)
-    return bytes(status.SerializeToString())
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", retry.SerializeToString()),
+    )
 
 
 async def _abort_retry(
     context: aio.ServicerContext[Any, Any], message: str, retry_after: float
 ) -> None:
     code = grpc.StatusCode.UNAVAILABLE
-    details = _status_details(code, message, retry_after)
-    await context.abort(code, message, trailing_metadata=(("grpc-status-details-bin", details),))
+    await context.abort(
+        code, message, trailing_metadata=_retry_trailers(code, message, retry_after)
+    )
 
 
 def _metadata(context: aio.ServicerContext[Any, Any], key: str) -> str | None:
@@ -86,6 +96,10 @@ def _export_method(
         except StoreError as exc:
             log.exception("store failed on gRPC %s export", signal)
             await context.abort(grpc.StatusCode.INTERNAL, f"store failed: {exc}")
+            raise AssertionError("unreachable") from exc
+        except Exception as exc:  # a bug: answer INTERNAL (as HTTP answers 500), not UNKNOWN
+            log.exception("unexpected error on gRPC %s export", signal)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
             raise AssertionError("unreachable") from exc
         return encode_export_response(
             signal, rejected=result.rejected, error_message=result.error_message,

@@ -79,7 +79,11 @@ _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
 # columns computed from the extracted strings rather than copied
 _DERIVED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "decisions": (
-        ("observed_time", "make_timestamp(nullif(observed_ns::BIGINT, 0) // 1000)::TIMESTAMPTZ"),
+        # HUGEINT: an OTLP time is an unsigned 64-bit count of nanoseconds, past BIGINT's range
+        (
+            "observed_time",
+            "make_timestamp((nullif(observed_ns::HUGEINT, 0) // 1000)::BIGINT)::TIMESTAMPTZ",
+        ),
         ("value", "json_extract(attributes, '$.\"feature_flag.result.value\"')"),
         ("source", "CASE signal WHEN 'traces' THEN 'span_event' ELSE 'log' END"),
     ),

@@ -15,6 +15,7 @@ from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
 
+from analytics.errors import StoreError, TransientStoreError
 from analytics.warehouse.store import Store
 from contracts import load_registry
 from ingest.auth import TokenRing
@@ -64,7 +65,11 @@ class IngestService:
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
-        self.telemetry = SelfMetrics(self.writer.stats, otlp_endpoint=settings.self_otlp_endpoint)
+        self.telemetry = SelfMetrics(
+            self.writer.stats,
+            otlp_endpoint=settings.self_otlp_endpoint,
+            otlp_protocol=settings.self_otlp_protocol,
+        )
         self._started = False
 
     def start(self) -> None:
@@ -94,6 +99,7 @@ class IngestService:
 
         Raises:
             IngestError: the request cannot be used; its ``status``/``grpc_code`` say how to answer.
+            StoreError: the commit failed (TransientStoreError: worth retrying).
         """
         grant = None
         if self.tokens is not None:
@@ -129,7 +135,14 @@ class IngestService:
         except WriterOverloaded as exc:
             self.telemetry.record_request(signal, transport, Overloaded.status)
             raise Overloaded(retry_after=exc.retry_after) from exc
-        result = await asyncio.wrap_future(future)
+        try:
+            result = await asyncio.wrap_future(future)
+        except TransientStoreError:
+            self.telemetry.record_request(signal, transport, 503)
+            raise
+        except StoreError:
+            self.telemetry.record_request(signal, transport, 500)
+            raise
         self.telemetry.record_request(
             signal, transport, 200, received=prepared.received, tables=prepared.batch.tables
         )

@@ -1,15 +1,17 @@
 """Settings of the ingest server.
 
 Precedence: a command-line flag, else the ``FLAGLENS_*`` environment variable, else the default
-written here. The environment is read only when ``IngestSettings()`` is built, at the edge
-(the CLI); everything below receives the settings object.
+written here (for the self-metrics endpoint, the SDK's ``OTEL_EXPORTER_OTLP_ENDPOINT`` and
+``OTEL_EXPORTER_OTLP_PROTOCOL`` come before the default). The environment is read only when
+``IngestSettings()`` is built, at the edge (the CLI); everything below receives the settings
+object.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.limits import Limits
@@ -18,6 +20,7 @@ DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
 DEFAULT_DASHBOARDS_PORT = 8050
 _DEFAULTS = Limits()
+_GRPC_MAX_MESSAGE = 2**31 - 1  # gRPC's message size limit is a signed 32-bit int
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -28,41 +31,58 @@ class IngestSettings(BaseSettings):
 
     db: Path = Field(Path("flaglens.duckdb"), description="DuckDB file the server owns.")
     host: str = Field("127.0.0.1", description="Address the receivers and dashboards bind to.")
-    http_port: int = Field(DEFAULT_HTTP_PORT, description="OTLP/HTTP port (0 picks a free one).")
+    http_port: int = Field(
+        DEFAULT_HTTP_PORT, description="OTLP/HTTP port (0 picks a free one).", ge=0, le=65535
+    )
     grpc_port: int | None = Field(
-        DEFAULT_GRPC_PORT, description="OTLP/gRPC port (0 picks a free one; None: no gRPC)."
+        DEFAULT_GRPC_PORT,
+        description="OTLP/gRPC port (0 picks a free one; None: no gRPC).",
+        ge=0,
+        le=65535,
     )
     contracts_dir: Path | None = Field(
         None,
         description="Directory of contract files; default: the contracts shipped with flaglens.",
     )
     max_body_bytes: int = Field(
-        _DEFAULTS.max_body_bytes, description="Largest request body accepted, as sent (compressed)."
+        _DEFAULTS.max_body_bytes,
+        description="Largest request body accepted, as sent (compressed).",
+        gt=0,
     )
     max_decompressed_bytes: int = Field(
-        _DEFAULTS.max_decompressed_bytes, description="Largest request body after gzip inflation."
+        _DEFAULTS.max_decompressed_bytes,
+        description="Largest request body after gzip inflation.",
+        gt=0,
+        le=_GRPC_MAX_MESSAGE,
     )
     max_records_per_request: int = Field(
         _DEFAULTS.max_records_per_request,
         description="Most log records, spans or points per request.",
+        gt=0,
     )
     max_attributes_per_record: int = Field(
-        _DEFAULTS.max_attributes_per_record, description="Most attributes on one record."
+        _DEFAULTS.max_attributes_per_record, description="Most attributes on one record.", gt=0
     )
     max_attribute_value_bytes: int = Field(
-        _DEFAULTS.max_attribute_value_bytes, description="Longest attribute string value, in bytes."
+        _DEFAULTS.max_attribute_value_bytes,
+        description="Longest attribute string value, in bytes.",
+        gt=0,
     )
     max_value_depth: int = Field(
-        _DEFAULTS.max_value_depth, description="Deepest nesting of array/kvlist attribute values."
+        _DEFAULTS.max_value_depth,
+        description="Deepest nesting of array/kvlist attribute values.",
+        gt=0,
     )
     writer_max_pending_rows: int = Field(
-        500_000, description="Rows queued for the writer before exporters are told to retry (503)."
+        500_000,
+        description="Rows queued for the writer before exporters are told to retry (503).",
+        gt=0,
     )
     writer_max_group_rows: int = Field(
-        65_536, description="Most rows the writer commits in one transaction."
+        65_536, description="Most rows the writer commits in one transaction.", gt=0
     )
     writer_max_group_delay: float = Field(
-        0.02, description="Seconds the writer waits to gather more requests into one commit."
+        0.02, description="Seconds the writer waits to gather more requests into one commit.", ge=0
     )
     auth_file: Path | None = Field(
         None, description="Token file (hashed bearer tokens bound to services); None: no auth."
@@ -73,12 +93,28 @@ class IngestSettings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS and gRPC TLS.")
     tls_key: Path | None = Field(None, description="PEM private key of the certificate.")
     self_otlp_endpoint: str | None = Field(
-        None, description="OTLP/HTTP base URL to export flaglens' own metrics to."
+        None,
+        # the OpenTelemetry SDK's own variables apply when flaglens' are not set
+        validation_alias=AliasChoices(
+            "self_otlp_endpoint", "FLAGLENS_SELF_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description="OTLP base URL to export flaglens' own metrics to (None: no export).",
+    )
+    self_otlp_protocol: str = Field(
+        "http/protobuf",
+        validation_alias=AliasChoices(
+            "self_otlp_protocol",
+            "FLAGLENS_SELF_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        description="'grpc' exports the self-metrics over OTLP/gRPC; anything else, OTLP/HTTP.",
     )
     writer_commit_delay: float = Field(
         0.0,
         description="Seconds the writer sleeps before each commit. For demonstrating and testing "
         "backpressure only: it makes the writer slow on purpose.",
+        ge=0,
     )
 
     def exposure_problem(self) -> str | None:

@@ -4,7 +4,8 @@ Counters of records received / accepted / rejected / dropped per signal and cont
 per signal, transport and status, and gauges of the writer's queue and commit latency. They
 are kept here (for ``GET /metrics`` in the Prometheus text format and ``/healthz``) and recorded
 through the OpenTelemetry SDK, which exports them over OTLP/HTTP when an endpoint is configured
-(``--self-otlp-endpoint``, e.g. another collector or flaglens itself).
+(``--self-otlp-endpoint``, else ``OTEL_EXPORTER_OTLP_ENDPOINT``; over gRPC when
+``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), e.g. to a collector or another flaglens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 
 from ingest.writer import WriterStats
@@ -37,11 +42,28 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _exporter(endpoint: str, protocol: str) -> MetricExporter:
+    """The SDK's OTLP metric exporter for a base URL: gRPC when asked, else HTTP."""
+    if protocol.strip().lower() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(endpoint=endpoint.rstrip("/") + "/v1/metrics")
+
+
 class SelfMetrics:
     """The receivers' counters and the writer's gauges (see the module docstring)."""
 
     def __init__(
-        self, writer_stats: Callable[[], WriterStats], *, otlp_endpoint: str | None = None
+        self,
+        writer_stats: Callable[[], WriterStats],
+        *,
+        otlp_endpoint: str | None = None,
+        otlp_protocol: str = "http/protobuf",
     ) -> None:
         self._writer_stats = writer_stats
         self._lock = threading.Lock()
@@ -49,9 +71,7 @@ class SelfMetrics:
         self._requests: Counter[tuple[str, str, int]] = Counter()  # signal, transport, status
         readers: list[MetricReader] = []
         if otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
+            exporter = _exporter(otlp_endpoint, otlp_protocol)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=15_000))
         self._provider = MeterProvider(
             resource=Resource.create({"service.name": "flaglens"}), metric_readers=readers

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 import uvicorn
+from pydantic import ValidationError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from analytics.errors import AnalyticsError
@@ -332,11 +333,26 @@ def serve(
     return 0
 
 
+def settings_problems(exc: ValidationError) -> str:
+    """One line per bad setting, naming the flag and the variable it can come from."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        name = name.lower().removeprefix("flaglens_")
+        where = f"--{name.replace('_', '-')} / FLAGLENS_{name.upper()}"
+        lines.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:
+        print(f"flaglens serve: {settings_problems(exc)}", file=sys.stderr)
+        return 2
     try:
         return serve(settings, surfaces=surface_options(args, settings.db))
     except (AnalyticsError, ContractError, ExposureError, TokenFileError) as exc:

@@ -204,14 +204,34 @@ def canonical_logs(request: Any, limits: Limits) -> list[CanonicalRecord]:
     return out
 
 
-def _as_int(value: Any) -> int | None:
+def http_status_code(value: Any) -> int | None:
+    """An HTTP status code attribute as an integer 100-599; anything else is None.
+
+    The attribute stays in the record as sent; only the typed column is left empty, so a
+    hostile value (``2**40``, thirty nines) can neither overflow the INTEGER column nor pass
+    for an error status.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isdigit() and len(value) == 3:
+        value = int(value)
+    if isinstance(value, int) and 100 <= value <= 599:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
+
+
+def _id_problems(span: Any) -> list[str]:
+    """What is wrong with a span's ids, by the OTLP rule: 16- and 8-byte, not all zero."""
+    problems = []
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        problems.append(f"trace_id must be 16 bytes, not all zero (got {span.trace_id.hex()!r})")
+    if len(span.span_id) != 8 or not any(span.span_id):
+        problems.append(f"span_id must be 8 bytes, not all zero (got {span.span_id.hex()!r})")
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        problems.append(
+            f"parent_span_id must be empty or 8 bytes (got {span.parent_span_id.hex()!r})"
+        )
+    return problems
 
 
 def _as_str(value: Any) -> str | None:
@@ -241,6 +261,7 @@ def canonical_traces(request: Any, limits: Limits) -> tuple[list[SpanRow], list[
                 )
                 if too_many:
                     problems.append(too_many)
+                problems.extend(_id_problems(span))
                 if service is not None:
                     attributes["service.name"] = service
                 trace_id = span.trace_id.hex()
@@ -265,7 +286,7 @@ def canonical_traces(request: Any, limits: Limits) -> tuple[list[SpanRow], list[
                         http_method=_as_str(
                             attributes.get("http.request.method", attributes.get("http.method"))
                         ),
-                        http_status_code=_as_int(status_code),
+                        http_status_code=http_status_code(status_code),
                         trace_id=trace_id,
                         span_id=span_id,
                         parent_span_id=span.parent_span_id.hex() or None,
@@ -283,6 +304,11 @@ def canonical_traces(request: Any, limits: Limits) -> tuple[list[SpanRow], list[
                         converter.attributes(event.attributes, record)
                     except _OverLimit as exc:
                         event_problems.append(str(exc))
+                    too_many = _too_many(
+                        len(resource_spans.resource.attributes) + len(event.attributes), limits
+                    )
+                    if too_many:
+                        event_problems.append(too_many)
                     if service is not None:
                         record["service.name"] = service
                     record["event_name"] = _EVALUATION

@@ -4,24 +4,36 @@ The rule (README § Metrics): every data point of a histogram named
 ``http.server.request.duration`` and of every monotonic sum (a counter) is kept, with its
 temporality as sent; points of every other metric (gauges, non-monotonic sums, other
 histograms, exponential histograms, summaries) are accepted and counted per metric in
-``metric_drops``. A point whose resource has no ``service.name``, or that breaks a record
-limit, is rejected and quarantined.
+``metric_drops``. A point whose resource has no ``service.name``, that breaks a record limit,
+or that the OTLP data model forbids (bucket counts that do not match the bounds or the count,
+bounds not strictly increasing, no time) is rejected and quarantined with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ingest.decode.canonical import _check_count, _Converter, _OverLimit, _resource
+from ingest.decode.canonical import (
+    _as_str,
+    _check_count,
+    _Converter,
+    _OverLimit,
+    _resource,
+    _too_many,
+    http_status_code,
+)
 from ingest.limits import Limits
 
 LATENCY_HISTOGRAM = "http.server.request.duration"
 _TEMPORALITY = {1: "delta", 2: "cumulative"}
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -65,11 +77,30 @@ def _series(resource: dict[str, Any], metric: str, attributes: dict[str, Any]) -
     return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:20]
 
 
-def _status(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+def _point_problem(point: Any, kind: str) -> str | None:
+    """Why a data point cannot be stored as the OTLP data model defines it (None: it can).
+
+    Histograms must have one more bucket count than bounds (or neither), strictly increasing
+    finite bounds, and bucket counts adding up to the count; counts must fit the BIGINT
+    columns; every point needs its time.
+    """
+    if not point.time_unix_nano:
+        return "time_unix_nano is 0; every data point needs the end time of its interval"
+    if kind != "histogram":
+        return None
+    bounds, buckets = point.explicit_bounds, point.bucket_counts
+    if buckets and len(buckets) != len(bounds) + 1:
+        return f"{len(buckets)} bucket counts for {len(bounds)} bounds; want {len(bounds) + 1}"
+    if not buckets and bounds:
+        return f"{len(bounds)} bounds but no bucket counts"
+    if any(not math.isfinite(b) for b in bounds) or any(
+        low >= high for low, high in itertools.pairwise(bounds)
+    ):
+        return "explicit_bounds must be finite and strictly increasing"
+    if point.count > _INT64_MAX or any(n > _INT64_MAX for n in buckets):
+        return f"a count is over {_INT64_MAX}, past the range flaglens stores"
+    if buckets and sum(buckets) != point.count:
+        return f"bucket counts add up to {sum(buckets)}, not to the count {point.count}"
     return None
 
 
@@ -86,7 +117,7 @@ def canonical_metrics(request: Any, limits: Limits) -> DecodedMetrics:
     out = DecodedMetrics()
     for resource_metrics in request.resource_metrics:
         resource, resource_problem = _resource(converter, resource_metrics.resource)
-        service = resource.get("service.name")
+        service = _as_str(resource.get("service.name"))  # typed columns take strings only
         if isinstance(service, str):
             out.services.add(service)
         for scope in resource_metrics.scope_metrics:
@@ -107,11 +138,15 @@ def canonical_metrics(request: Any, limits: Limits) -> DecodedMetrics:
                         converter.attributes(point.attributes, attributes)
                     except _OverLimit as exc:
                         problem = str(exc)
+                    problem = problem or _too_many(
+                        len(resource_metrics.resource.attributes) + len(point.attributes), limits
+                    )
                     record = {**resource, **attributes, "metric": metric.name}
                     if not isinstance(service, str) or not service:
                         problem = problem or "the resource has no service.name"
                     elif temporality == "unspecified":
                         problem = problem or "aggregation temporality is unspecified"
+                    problem = problem or _point_problem(point, kind)
                     if problem:
                         out.rejected.append(RejectedPoint(record, problem))
                         continue
@@ -122,14 +157,16 @@ def canonical_metrics(request: Any, limits: Limits) -> DecodedMetrics:
                         "point_id": f"{series}:{point.start_time_unix_nano}:{point.time_unix_nano}",
                         "series": series,
                         "service_name": service,
-                        "environment": resource.get("deployment.environment.name"),
+                        "environment": _as_str(resource.get("deployment.environment.name")),
                         "metric": metric.name,
                         "unit": metric.unit or None,
                         "kind": kind,
                         "temporality": temporality,
-                        "http_route": attributes.get("http.route"),
-                        "http_method": attributes.get("http.request.method"),
-                        "http_status_code": _status(attributes.get("http.response.status_code")),
+                        "http_route": _as_str(attributes.get("http.route")),
+                        "http_method": _as_str(attributes.get("http.request.method")),
+                        "http_status_code": http_status_code(
+                            attributes.get("http.response.status_code")
+                        ),
                         "count": None,
                         "sum": None,
                         "bounds": None,

@@ -138,20 +138,23 @@ def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path):
     _point(store, series="a", start=s1, at=AT - 39 * minute, count=25, buckets=[14, 8, 3])
     _point(store, series="a", start=s1, at=AT - 38 * minute, count=25, buckets=[14, 8, 3])
     _point(store, series="a", start=s2, at=AT - 20 * minute, count=5, buckets=[5, 0, 0])
+    # series C, cumulative, reset without a new start time (7, then 3): counts 7 + 3
+    _point(store, series="c", start=s1, at=AT - 15 * minute, count=7, buckets=[7, 0, 0])
+    _point(store, series="c", start=s1, at=AT - 14 * minute, count=3, buckets=[3, 0, 0])
     # series B, delta, all HTTP 500: 2 then 3
     _point(store, series="b", start=s1, at=AT - 30 * minute, count=2, buckets=[1, 1, 0],
            temporality="delta", status=500)  # fmt: skip
     _point(store, series="b", start=s1, at=AT - 29 * minute, count=3, buckets=[1, 1, 1],
            temporality="delta", status=500)  # fmt: skip
     availability = budget_status(store.cursor(), _slo(source="metrics", min_events=1), AT)
-    assert (availability.total, availability.bad) == (10 + 15 + 0 + 5 + 2 + 3, 5)
+    assert (availability.total, availability.bad) == (10 + 15 + 0 + 5 + 2 + 3 + 7 + 3, 5)
     latency = budget_status(
         store.cursor(),
         _slo(source="metrics", sli="latency", threshold_ms=300, objective=0.95, min_events=1),
         AT,
     )
-    # good = observations in the buckets up to 0.3 s: 9, +13, +0, 5 (restart), 2, 2
-    assert (latency.total, latency.bad) == (35, 35 - (9 + 13 + 0 + 5 + 2 + 2))
+    # good = observations in the buckets up to 0.3 s: 9, +13, +0, 5 (restart), 2, 2, 7, 3
+    assert (latency.total, latency.bad) == (45, 45 - (9 + 13 + 0 + 5 + 2 + 2 + 7 + 3))
 
 
 def test_shared_scan_gives_each_slo_its_own_counts(tmp_path):

@@ -1,5 +1,6 @@
 """A writer slowed on purpose, a burst of exports: 503/UNAVAILABLE with a retry delay, every
-record stored exactly once in the end, and the server's memory bounded."""
+record stored exactly once in the end (raw gRPC calls, the stock SDK gRPC exporters, a retrying
+HTTP sender), and the server's memory bounded."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ import httpx
 import psutil
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 
 from sample_data.otlp import Export, OtlpSender
-from tests.factories import decision_attributes, otlp_json_logs
+from tests.factories import RESOURCE, decision_attributes, otlp_json_logs
 from tests.servers import start_server
 
 REQUESTS, PER_REQUEST = 60, 200
@@ -26,6 +31,29 @@ def _body(records: list[dict]) -> bytes:
     request = logs_service_pb2.ExportLogsServiceRequest()
     json_format.ParseDict(json.loads(json.dumps(otlp_json_logs(records))), request)
     return request.SerializeToString()
+
+
+STOCK_EXPORTERS, STOCK_PER_EXPORTER = 8, 300
+STOCK_RECORDS = STOCK_EXPORTERS * STOCK_PER_EXPORTER
+
+
+def _stock_grpc_export(target: str) -> bool:
+    """One SDK logger provider with the stock OTLP/gRPC exporter sends its records, in one batch.
+
+    A generous exporter timeout leaves room for the retries the server asks for.
+    """
+    exporter = OTLPLogExporter(endpoint=f"http://{target}", insecure=True, timeout=120)
+    provider = LoggerProvider(resource=Resource.create(RESOURCE))
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(exporter, max_export_batch_size=STOCK_PER_EXPORTER)
+    )
+    logger = provider.get_logger("tests")
+    for _ in range(STOCK_PER_EXPORTER):
+        logger.emit(event_name="feature_flag.evaluation",
+                    attributes=decision_attributes(**{"policy.rule.id": "stock"}))  # fmt: skip
+    flushed = provider.force_flush(timeout_millis=150_000)
+    provider.shutdown()
+    return flushed
 
 
 def test_burst_against_a_slow_writer_loses_nothing(tmp_path):
@@ -67,12 +95,21 @@ def test_burst_against_a_slow_writer_loses_nothing(tmp_path):
                         retry = error_details_pb2.RetryInfo()
                         assert status.details[0].Unpack(retry)
                         assert retry.retry_delay.seconds >= 1
+                        # the same delay where the Python SDK's exporter reads it
+                        alone = error_details_pb2.RetryInfo.FromString(
+                            trailers["google.rpc.retryinfo-bin"]
+                        )
+                        assert alone.retry_delay == retry.retry_delay
 
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(grpc_send, [[decision_attributes() for _ in range(PER_REQUEST)]
                                           for _ in range(16)]))  # fmt: skip
         assert grpc.StatusCode.UNAVAILABLE in codes
         grpc_stored = codes.count(grpc.StatusCode.OK) * PER_REQUEST
+        # the stock SDK gRPC exporters, eight at once: refused ones wait and send again
+        with ThreadPoolExecutor(8) as pool:
+            flushed = list(pool.map(_stock_grpc_export, [server.grpc_target] * 8))
+        assert all(flushed)
         # HTTP: a retrying exporter (honours 503 + Retry-After) sends the burst
         sender = OtlpSender(server.http_url, in_flight=8)
         try:
@@ -96,7 +133,11 @@ def test_burst_against_a_slow_writer_loses_nothing(tmp_path):
     total, distinct = con.sql(
         "select count(*), count(distinct decision_id) from decisions"
     ).fetchone()
-    assert total == distinct == REQUESTS * PER_REQUEST + grpc_stored
+    assert total == distinct == REQUESTS * PER_REQUEST + grpc_stored + STOCK_RECORDS
+    stock = con.sql(
+        "select count(*), count(distinct decision_id) from decisions where rule_id = 'stock'"
+    ).fetchone()
+    assert stock == (STOCK_RECORDS, STOCK_RECORDS)
     sent = {a["decision.id"] for records in batches for a in records}
     stored = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
     assert sent <= stored

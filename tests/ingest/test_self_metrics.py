@@ -62,3 +62,43 @@ def test_counters_at_metrics_and_healthz_and_over_otlp(tmp_path):
         "where service_name = 'flaglens' and metric = 'flaglens.ingest.records' group by all"
     ).fetchall()
     assert ("flaglens.ingest.records", "accepted", 4.0) in rows
+
+
+def test_sdk_environment_variables_export_over_grpc_and_early_refusals_count(tmp_path):
+    """Without --self-otlp-endpoint, the SDK's OTEL_EXPORTER_OTLP_* variables apply; requests
+    refused before decoding (415, 413) are counted like the rest."""
+    collector = start_server(tmp_path / "collector.duckdb", "--grpc-port", "0")
+    server = start_server(
+        tmp_path / "f.duckdb",
+        "--max-body-bytes",
+        "4000",
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{collector.grpc_target}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        },
+    )
+    try:
+        logs = f"{server.http_url}/v1/logs"
+        assert httpx.post(logs, json=otlp_json_logs([decision_attributes()])).status_code == 200
+        unsupported = httpx.post(logs, content=b"{}", headers={"content-type": "text/plain"})
+        assert unsupported.status_code == 415
+        too_large = httpx.post(logs, content=bytes(5000),
+                               headers={"content-type": "application/x-protobuf"})  # fmt: skip
+        assert too_large.status_code == 413
+        text = httpx.get(f"{server.http_url}/metrics").text
+        for status in (200, 413, 415):
+            labels = f'signal="logs",transport="http",status="{status}"'
+            assert f"flaglens_ingest_requests_total{{{labels}}} 1" in text.splitlines()
+        server.stop()
+        collector.stop()
+    finally:
+        server.stop()
+        collector.stop()
+    con = duckdb.connect(str(tmp_path / "collector.duckdb"), read_only=True)
+    statuses = con.sql(
+        "select distinct attributes->>'$.status' from metric_points "
+        "where service_name = 'flaglens' and metric = 'flaglens.ingest.requests'"
+    ).fetchall()
+    assert sorted(int(s) for (s,) in statuses) == [200, 413, 415]
+    transports = con.sql("select distinct transport from ingest_log").fetchall()
+    assert transports == [("grpc",)]

@@ -1,0 +1,35 @@
+"""Limits and ports are checked before the server touches anything, with errors that name the
+flag and the environment variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboards.cli.main import main
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [
+        (["--max-body-bytes", "-1"], {}, "--max-body-bytes / FLAGLENS_MAX_BODY_BYTES: Input "
+         "should be greater than 0 (got -1)"),
+        (["--http-port", "70000"], {}, "--http-port / FLAGLENS_HTTP_PORT: Input should be less "
+         "than or equal to 65535"),
+        ([], {"FLAGLENS_MAX_DECOMPRESSED_BYTES": "abc"},
+         "--max-decompressed-bytes / FLAGLENS_MAX_DECOMPRESSED_BYTES: Input should be a valid "
+         "integer"),
+        ([], {"FLAGLENS_MAX_DECOMPRESSED_BYTES": str(2**31)}, "less than or equal to 2147483647"),
+        (["--max-value-depth", "0"], {}, "--max-value-depth / FLAGLENS_MAX_VALUE_DEPTH"),
+    ],
+    ids=["negative body limit", "port out of range", "not a number", "past gRPC's limit",
+         "zero depth"],
+)  # fmt: skip
+def test_bad_setting_is_refused_with_its_flag_and_variable(
+    tmp_path, monkeypatch, capsys, flags, env, expected
+):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "f.duckdb"
+    assert main(["serve", "--db", str(db), "--no-dashboards", "--no-alerts", *flags]) == 2
+    assert expected in capsys.readouterr().err
+    assert not db.exists()
