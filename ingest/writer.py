@@ -11,9 +11,9 @@ the keys of the incoming rows are looked up among stored rows whose event time l
 incoming rows' time range (cheap, because DuckDB skips row groups by their min/max), and among
 the group itself. The count of dropped rows is reported per request.
 
-When more than ``max_pending_rows`` rows wait, :meth:`StoreWriter.submit` raises
-:class:`WriterOverloaded` with a retry delay: the receivers answer 503 / UNAVAILABLE, exporters
-back off, and memory stays bounded.
+When more than ``max_pending_rows`` rows are queued or being committed,
+:meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
+answer 503 / UNAVAILABLE, exporters back off, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -239,7 +239,8 @@ class StoreWriter:
                 item = self._queue.popleft()
                 rows += item[0].rows
                 group.append(item)
-            self._pending_rows -= rows
+            # the group's rows still count as pending until committed (see _run): the bound on
+            # pending rows bounds everything the writer holds, not only what waits in the queue
             return group
 
     def _run(self) -> None:
@@ -247,26 +248,34 @@ class StoreWriter:
             group = self._next_group()
             if not group:
                 return
-            if self.commit_delay:
-                time.sleep(self.commit_delay)
             try:
-                results = self._commit([batch for batch, _ in group])
-            except (duckdb.Error, StoreError, pa.ArrowException) as exc:
-                self._stats.failed_commits += 1
-                if len(group) == 1:
-                    self._fail(group[0][1], exc)
-                    continue
-                # one poison batch must not fail its group-mates: retry them one by one
-                for batch, future in group:
-                    try:
-                        (result,) = self._commit([batch])
-                    except (duckdb.Error, StoreError, pa.ArrowException) as single_exc:
-                        self._fail(future, single_exc)
-                    else:
-                        future.set_result(result)
-                continue
-            for (_, future), result in zip(group, results, strict=True):
-                future.set_result(result)
+                self._write_group(group)
+            finally:
+                with self._cond:
+                    self._pending_rows -= sum(batch.rows for batch, _ in group)
+
+    def _write_group(self, group: list[_Pending]) -> None:
+        """Commit a group and settle its futures (one by one if the group as a whole fails)."""
+        if self.commit_delay:
+            time.sleep(self.commit_delay)
+        try:
+            results = self._commit([batch for batch, _ in group])
+        except (duckdb.Error, StoreError, pa.ArrowException) as exc:
+            self._stats.failed_commits += 1
+            if len(group) == 1:
+                self._fail(group[0][1], exc)
+                return
+            # one poison batch must not fail its group-mates: retry them one by one
+            for batch, future in group:
+                try:
+                    (result,) = self._commit([batch])
+                except (duckdb.Error, StoreError, pa.ArrowException) as single_exc:
+                    self._fail(future, single_exc)
+                else:
+                    future.set_result(result)
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            future.set_result(result)
 
     def _fail(self, future: Future[WriteResult], exc: BaseException) -> None:
         log.error("write failed: %s", exc)
