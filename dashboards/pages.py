@@ -64,9 +64,9 @@ class DataSource:
     def impacts(self, window: TimeWindow, environment: str | None) -> list[impact.ChangeImpact]:
         """Every change's impact, kept for :data:`IMPACT_CACHE_SECONDS`.
 
-        Assessing every change runs several queries per change and affected service (seconds
-        on millions of decisions), and three pages show it; windows are rounded to the minute
-        so that "last 7 days" views share one result while it is fresh.
+        Assessing every change counts distinct exposed subjects around each one (seconds on
+        millions of decisions), and three pages show it; windows are rounded to the minute so
+        that "last 7 days" views share one result while it is fresh.
         """
         key = (window.start.replace(second=0, microsecond=0),
                window.end.replace(second=0, microsecond=0), environment)  # fmt: skip
