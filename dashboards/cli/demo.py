@@ -171,6 +171,11 @@ def _run(args: argparse.Namespace) -> int:
     for what, url in server.urls.items():
         print(f"  {what:<12} {url}")
     print("open the dashboards URL above; Ctrl-C stops the server")
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C: the server goes with it
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         server.process.wait()
     except KeyboardInterrupt:
