@@ -59,6 +59,17 @@ def decode_ceiling(template: bytes, seconds: float = 5.0) -> float:
     return done / (time.perf_counter() - start)
 
 
+def _tree_rss(proc: psutil.Process) -> int:
+    """RSS of the server and its decode workers together."""
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def run_load(
     url: str, template: bytes, seconds: float, connections: int
 ) -> tuple[int, list[float], int]:
@@ -107,12 +118,18 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--decode-workers", type=int, help="the server's --decode-workers (default: its own)"
+    )
     args = parser.parse_args()
 
     template = build_template()
     ceiling = decode_ceiling(template)
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "bench.duckdb")
+        extra = (
+            () if args.decode_workers is None else ("--decode-workers", str(args.decode_workers))
+        )
+        server = start_server(Path(tmp) / "bench.duckdb", *extra)
         proc = psutil.Process(server.process.pid)
         rss: list[tuple[float, int]] = []
         sampling = threading.Event()
@@ -120,7 +137,7 @@ def main() -> int:
         def sample() -> None:
             t0 = time.monotonic()
             while not sampling.is_set():
-                rss.append((time.monotonic() - t0, proc.memory_info().rss))
+                rss.append((time.monotonic() - t0, _tree_rss(proc)))
                 sampling.wait(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -138,15 +155,16 @@ def main() -> int:
     peak = max(r for _, r in rss) / 2**20
     after_warmup = next((r for t, r in rss if t >= 10), rss[-1][1]) / 2**20
     rate = accepted / elapsed
+    workers = "default" if args.decode_workers is None else args.decode_workers
     print(
         f"requests of {RECORDS_PER_REQUEST} decisions, "
-        f"{args.connections} connections, {elapsed:.0f} s"
+        f"{args.connections} connections, {elapsed:.0f} s, decode workers: {workers}"
     )
     print(f"accepted events/s        {rate:12,.0f}")
     print(f"request latency p50/p99  {p50:8.1f} / {p99:.1f} ms")
     print(f"non-200 answers          {errors:12d}")
     print(
-        f"server RSS peak          {peak:10.0f} MiB "
+        f"server RSS peak          {peak:10.0f} MiB (with its workers) "
         f"(at 10 s: {after_warmup:.0f} MiB, end: {rss[-1][1] / 2**20:.0f} MiB)"
     )
     print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")

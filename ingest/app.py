@@ -129,7 +129,15 @@ def create_app(service: IngestService) -> FastAPI:
     async def healthz() -> JSONResponse:
         stats = service.writer.stats()
         return JSONResponse(
-            {"status": "ok", "writer": stats.as_dict(), "ingest": service.telemetry.snapshot()}
+            {
+                "status": "ok",
+                "writer": stats.as_dict(),
+                "decode_workers": {
+                    "processes": service.preparers.workers,
+                    "restarts": service.preparers.restarts,
+                },
+                "ingest": service.telemetry.snapshot(),
+            }
         )
 
     @app.get("/metrics")

@@ -5,7 +5,7 @@
     ├── UnsupportedMediaType    415 / INVALID_ARGUMENT   Content-Type is not OTLP protobuf or JSON
     ├── UnsupportedEncoding     415 / INVALID_ARGUMENT   Content-Encoding is not gzip or identity
     ├── PayloadTooLarge         413 / RESOURCE_EXHAUSTED body, inflated body or record count too big
-    ├── Overloaded              503 / UNAVAILABLE        the writer is behind; retry after a delay
+    ├── Overloaded              503 / UNAVAILABLE        writer behind or decode worker lost; retry
     ├── Unauthenticated         401 / UNAUTHENTICATED    no or unknown bearer token
     └── PermissionDenied        403 / PERMISSION_DENIED  token may not write for this service
 
@@ -16,6 +16,7 @@ by one and answered in the OTLP partial success.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class IngestError(Exception):
@@ -23,6 +24,18 @@ class IngestError(Exception):
 
     status: int = 400
     grpc_code: str = "INVALID_ARGUMENT"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in decode workers and re-raised in the server: keep the class, the message and
+        # the attributes, whatever the subclass's constructor takes.
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+def _rebuild(cls: type[IngestError], message: str, state: dict[str, Any]) -> IngestError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class MalformedRequest(IngestError):
@@ -74,11 +87,9 @@ class Overloaded(IngestError):
     status = 503
     grpc_code = "UNAVAILABLE"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, reason: str = "the storage writer is behind") -> None:
         self.retry_after = retry_after
-        super().__init__(
-            f"the storage writer is behind; retry after {retry_after:.1f} s (nothing was stored)"
-        )
+        super().__init__(f"{reason}; retry after {retry_after:.1f} s (nothing was stored)")
 
 
 class Unauthenticated(IngestError):

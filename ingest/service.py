@@ -2,7 +2,8 @@
 
 One :class:`IngestService` lives in a `flaglens serve` process. Every transport (OTLP/HTTP,
 OTLP/gRPC) calls :meth:`IngestService.export`, which decodes and checks the request off the
-event loop, hands the rows to the single writer and returns only once they are committed.
+event loop (in worker processes, see :mod:`ingest.workers`), hands the rows to the single
+writer and returns only once they are committed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from starlette.concurrency import run_in_threadpool
-
 from analytics.errors import StoreError, TransientStoreError
 from analytics.warehouse.store import Store
 from contracts import load_registry
@@ -23,6 +22,7 @@ from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
+from ingest.workers import Preparers
 from ingest.writer import LedgerEntry, StoreWriter, WriteBatch, WriterOverloaded
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class IngestService:
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits)
+        self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
         self.telemetry = SelfMetrics(
             self.writer.stats,
@@ -75,11 +76,13 @@ class IngestService:
     def start(self) -> None:
         if not self._started:
             self.writer.start()
+            self.preparers.start()
             self._started = True
 
     def close(self) -> None:
         """Drain the writer (every accepted request gets committed), then close the store."""
         if self._started:
+            self.preparers.close()
             self.writer.close()
             self._started = False
         self.telemetry.shutdown()
@@ -119,12 +122,8 @@ class IngestService:
             received_at=datetime.now(UTC),
         )
         try:
-            prepared = await run_in_threadpool(
-                self.pipeline.prepare,
-                meta,
-                body,
-                content_type=content_type,
-                content_encoding=content_encoding,
+            prepared = await self.preparers.prepare(
+                meta, body, content_type=content_type, content_encoding=content_encoding
             )
         except IngestError as exc:
             self.record_failure(meta, exc.status, str(exc))

@@ -9,6 +9,7 @@ object.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -72,6 +73,12 @@ class IngestSettings(BaseSettings):
         _DEFAULTS.max_value_depth,
         description="Deepest nesting of array/kvlist attribute values.",
         gt=0,
+    )
+    decode_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        description="Processes that decode and check requests (0: a thread of the server).",
+        ge=0,
+        le=64,
     )
     writer_max_pending_rows: int = Field(
         500_000,

@@ -54,6 +54,7 @@ _FLAG_FIELDS = (
     "max_attribute_value_bytes",
     "max_value_depth",
     "writer_max_pending_rows",
+    "decode_workers",
 )
 
 
@@ -116,6 +117,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-value-depth", type=int, help="deepest nesting of array/kvlist attribute values"
+    )
+    parser.add_argument(
+        "--decode-workers",
+        type=int,
+        help="processes that decode and check requests (default: cores, at most 4; 0 = none)",
     )
     parser.add_argument(
         "--writer-max-pending-rows",

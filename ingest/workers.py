@@ -1,0 +1,174 @@
+"""Decoding and contract checks in worker processes, so that they do not share the server's GIL.
+
+Turning an OTLP body into checked rows (:meth:`IngestPipeline.prepare`) is Python work for every
+record: protobuf field access, the canonical dict, the contract check, the row columns. In the
+server process it would take turns on one GIL with the HTTP and gRPC stacks, the writer's Arrow
+handling and the dashboards, so a second core would sit idle. The pool runs ``prepare`` in
+``decode_workers`` processes instead: the body goes out, Arrow tables come back (both are
+cheap to pickle), and the server process keeps only the transport and the writer.
+
+Workers are started with *spawn*, never *fork*: the server process holds DuckDB, gRPC and
+uvicorn threads whose locks a forked child would inherit in whatever state they were. Each
+worker loads the contracts once (the server has already loaded them, so a broken contract
+stops start-up before any worker exists).
+
+A worker that dies (killed, out of memory) breaks the pool: the requests it held are answered
+503 / UNAVAILABLE with a retry delay (nothing of them was stored), and the next request starts a
+new pool. A server killed hard cannot stop its workers: each notices within half a second that
+its parent is gone and exits. ``decode_workers = 0`` runs ``prepare`` on a thread of the server
+process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+
+from contracts import load_registry
+from ingest.errors import Overloaded
+from ingest.limits import Limits
+from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
+
+log = logging.getLogger(__name__)
+
+# what an exporter is told to wait before retrying a request that a dying worker held
+WORKER_LOST_RETRY_AFTER = 1.0
+# how often a worker looks whether the server that started it is still there
+PARENT_CHECK_SECONDS = 0.5
+
+_worker_pipeline: IngestPipeline | None = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the server is gone (killed hard, it cannot shut the pool down)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _start_worker(contracts_dir: Path | None, limits: Limits) -> None:
+    global _worker_pipeline
+    # Ctrl-C reaches the whole process group; the server shuts its workers down itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits)
+
+
+def _ready() -> bool:
+    return _worker_pipeline is not None
+
+
+def _prepare(
+    meta: RequestMeta, body: bytes, content_type: str, content_encoding: str | None
+) -> PreparedExport:
+    if _worker_pipeline is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("decode worker used before its initializer ran")
+    return _worker_pipeline.prepare(
+        meta, body, content_type=content_type, content_encoding=content_encoding
+    )
+
+
+class Preparers:
+    """Where requests are decoded and checked: worker processes, or a thread when there are none.
+
+    Args:
+        pipeline: the server's own pipeline, used when ``workers`` is 0.
+        contracts_dir: what each worker loads its contracts from (None: the built-in ones).
+        workers: number of worker processes.
+    """
+
+    def __init__(self, pipeline: IngestPipeline, contracts_dir: Path | None, workers: int) -> None:
+        self.pipeline = pipeline
+        self.contracts_dir = contracts_dir
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.restarts = 0  # pools replaced after a worker died
+
+    def start(self) -> None:
+        """Start the workers now (in the background) rather than on the first request."""
+        if self.workers:
+            self._current_pool()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self.contracts_dir, self.pipeline.limits),
+                )
+                # the executor starts a process only when no idle one is there: ask for all now
+                for _ in range(self.workers):
+                    self._pool.submit(_ready)
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is not pool:
+                return  # another request already replaced it
+            self._pool = None
+            self.restarts += 1
+        log.error("a decode worker died; starting a new pool of %d", self.workers)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def prepare(
+        self, meta: RequestMeta, body: bytes, *, content_type: str, content_encoding: str | None
+    ) -> PreparedExport:
+        """Decode and check one request.
+
+        Raises:
+            IngestError: the request as a whole cannot be used (Overloaded when a worker died
+                while holding it: retry).
+        """
+        if not self.workers:
+            return await run_in_threadpool(
+                self.pipeline.prepare,
+                meta,
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+            )
+        pool, future = self._submit(meta, body, content_type, content_encoding)
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            self._discard(pool)
+            raise Overloaded(
+                retry_after=WORKER_LOST_RETRY_AFTER,
+                reason="a decode worker stopped while holding this request",
+            ) from exc
+
+    def _submit(
+        self, meta: RequestMeta, body: bytes, content_type: str, content_encoding: str | None
+    ) -> tuple[ProcessPoolExecutor, Future[PreparedExport]]:
+        """Hand the request to a pool; a pool found broken (or replaced) before it took the
+        request is swapped for a new one, since the request itself was not lost."""
+        for _ in range(3):
+            pool = self._current_pool()
+            try:
+                return pool, pool.submit(_prepare, meta, body, content_type, content_encoding)
+            except BrokenProcessPool:
+                self._discard(pool)
+            except RuntimeError:  # shut down by another request's _discard meanwhile
+                continue
+        raise Overloaded(
+            retry_after=WORKER_LOST_RETRY_AFTER, reason="the decode workers keep stopping"
+        )
