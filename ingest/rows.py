@@ -1,11 +1,10 @@
-"""Accepted and rejected records → Arrow tables for the writer.
+"""Accepted and rejected records → Arrow tables for the writer, in the tables' own columns.
 
-Typed columns of event tables are extracted by DuckDB, not Python: for each accepted event the
-pipeline keeps only the canonical record serialised once as JSON, plus the few fields the writer
-needs before inserting (the record's key and time, for duplicate detection). The writer inserts
-with :data:`TYPED_SELECTS`, one JSON parse per row in DuckDB's C++ (which also runs beside
-Python, since DuckDB releases the GIL). Building the columns per record in Python cost more than
-decoding the protobuf did.
+This runs in the decode workers (:mod:`ingest.workers`), so building the typed columns here
+costs the server process nothing: the writer appends the tables as they come. (Extracting them
+in the writer with DuckDB's JSON functions, as an earlier version did, spent more of the
+server's time than the append itself.) Each typed column is one list comprehension over the
+request's canonical records; non-string values of string fields are kept as their JSON text.
 """
 
 from __future__ import annotations
@@ -32,7 +31,9 @@ _KEY_FIELDS: Mapping[str, tuple[str, str]] = {
     "decisions": ("decision_id", "decision.id"),
     "policy_changes": ("change_id", "policy.change.id"),
 }
-# table → (column, canonical field) for every VARCHAR column DuckDB extracts from the JSON
+# table → (column, canonical field) for every VARCHAR column copied from the canonical record
+_VALUE = "feature_flag.result.value"  # decisions.value: any JSON value
+_APPROVERS = "policy.change.approvers"  # policy_changes.approvers: a list of strings
 _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "decisions": (
         ("service_name", "service.name"),
@@ -52,8 +53,6 @@ _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("privacy_consent_state", "privacy.consent.state"),
         ("trace_id", "trace_id"),
         ("span_id", "span_id"),
-        ("observed_ns", "observed_time_unix_nano"),
-        ("signal", "signal"),
     ),
     "policy_changes": (
         ("service_name", "service.name"),
@@ -76,62 +75,6 @@ _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("action", "engagement.action"),
     ),
 }
-# columns computed from the extracted strings rather than copied
-_DERIVED: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "decisions": (
-        # HUGEINT: an OTLP time is an unsigned 64-bit count of nanoseconds, past BIGINT's range
-        (
-            "observed_time",
-            "make_timestamp((nullif(observed_ns::HUGEINT, 0) // 1000)::BIGINT)::TIMESTAMPTZ",
-        ),
-        ("value", "json_extract(attributes, '$.\"feature_flag.result.value\"')"),
-        ("source", "CASE signal WHEN 'traces' THEN 'span_event' ELSE 'log' END"),
-    ),
-    "policy_changes": (
-        (
-            "approvers",
-            "CAST(json_extract(attributes, '$.\"policy.change.approvers\"') AS VARCHAR[])",
-        ),
-    ),
-    "engagement": (),
-}
-_PASSED_THROUGH = ("time", "attributes", "contract_id", "contract_version", "request_id")
-
-
-def _typed_select(table: str) -> str:
-    fields = _STRING_FIELDS[table]
-    paths = ", ".join("'$.\"" + field + "\"'" for _, field in fields)
-    extracted = ", ".join(f"v[{i + 1}] AS {column}" for i, (column, _) in enumerate(fields))
-    inner = f"SELECT *, json_extract_string(attributes, [{paths}]) AS v FROM _incoming"  # noqa: S608
-    outer = [*_PASSED_THROUGH, *(f"{expr} AS {column}" for column, expr in _DERIVED[table])]
-    if table in _KEY_FIELDS:
-        outer.append(_KEY_FIELDS[table][0])
-    if table == "decisions":
-        outer.append("renamed_attributes")
-    outer.extend(column for column, _ in fields if column not in ("observed_ns", "signal"))
-    return f"SELECT {', '.join(outer)} FROM (SELECT *, {extracted} FROM ({inner}))"  # noqa: S608
-
-
-# table → SELECT over the registered `_incoming` raw rows producing the table's columns
-TYPED_SELECTS: Mapping[str, str] = {table: _typed_select(table) for table in _STRING_FIELDS}
-
-
-def _raw_schema(table: str) -> pa.Schema:
-    fields = [pa.field("time", _TIMESTAMP)]
-    if table in _KEY_FIELDS:
-        fields.append(pa.field(_KEY_FIELDS[table][0], pa.string()))
-    fields += [
-        pa.field("attributes", pa.string()),
-        pa.field("contract_id", pa.string()),
-        pa.field("contract_version", pa.string()),
-        pa.field("request_id", pa.int64()),
-    ]
-    if table == "decisions":
-        fields.append(pa.field("renamed_attributes", pa.list_(pa.string())))
-    return pa.schema(fields)
-
-
-RAW_SCHEMAS: Mapping[str, pa.Schema] = {table: _raw_schema(table) for table in _STRING_FIELDS}
 
 
 def json_text(value: Any) -> str:
@@ -145,35 +88,66 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json_text(value)
 
 
-class _EventColumns:
-    """Raw column lists of one event table for one request."""
+def _strings(values: list[Any]) -> list[Any]:
+    """A string column: strings and None as they are, other JSON values as their JSON text."""
+    if all(v is None or v.__class__ is str for v in values):
+        return values
+    return [_str_or_none(v) for v in values]
 
-    __slots__ = ("attributes", "contract_ids", "keys", "renamed", "table", "times", "versions")
+
+def _micros(nanos: Any) -> int | None:
+    """An OTLP time in nanoseconds (0: unset) → microseconds, or None."""
+    if isinstance(nanos, str) and nanos.isdigit():
+        nanos = int(nanos)
+    if type(nanos) is int and nanos > 0:
+        return nanos // _NS_PER_US
+    return None
+
+
+def _string_list(value: Any) -> list[str | None] | None:
+    if not isinstance(value, list):
+        return None
+    return [_str_or_none(v) for v in value]
+
+
+class _EventColumns:
+    """The accepted events of one event table in one request."""
+
+    __slots__ = ("attributes", "contract_ids", "records", "renamed", "table", "times", "versions")
 
     def __init__(self, table: str) -> None:
         self.table = table
+        self.records: list[Mapping[str, Any]] = []
         self.times: list[int] = []
-        self.keys: list[str | None] = []
         self.attributes: list[str] = []
         self.contract_ids: list[str] = []
         self.versions: list[str] = []
         self.renamed: list[list[str] | None] = []
 
     def to_arrow(self, request_id: int) -> pa.Table:
-        count = len(self.attributes)
-        columns: dict[str, Any] = {
-            "time": pa.array([t // _NS_PER_US for t in self.times], pa.int64()).cast(_TIMESTAMP),
+        records = self.records
+        columns: dict[str, list[Any]] = {
+            "time": [t // _NS_PER_US for t in self.times],
             "attributes": self.attributes,
             "contract_id": self.contract_ids,
             "contract_version": self.versions,
-            "request_id": pa.array([request_id] * count, pa.int64()),
+            "request_id": [request_id] * len(records),
         }
+        for column, field in _STRING_FIELDS[self.table]:
+            columns[column] = _strings([r.get(field) for r in records])
         if self.table in _KEY_FIELDS:
-            columns[_KEY_FIELDS[self.table][0]] = self.keys
+            column, field = _KEY_FIELDS[self.table]
+            columns[column] = _strings([r.get(field) for r in records])
         if self.table == "decisions":
             columns["renamed_attributes"] = self.renamed
-        schema = RAW_SCHEMAS[self.table]
-        return pa.table({name: columns[name] for name in schema.names}, schema=schema)
+            columns["observed_time"] = [_micros(r.get("observed_time_unix_nano")) for r in records]
+            columns["value"] = [json_text(r[_VALUE]) if _VALUE in r else None for r in records]
+            columns["source"] = [
+                "span_event" if r.get("signal") == "traces" else "log" for r in records
+            ]
+        elif self.table == "policy_changes":
+            columns["approvers"] = [_string_list(r.get(_APPROVERS)) for r in records]
+        return arrow_table(self.table, columns)
 
 
 class RequestRows:
@@ -202,9 +176,8 @@ class RequestRows:
         columns = self._events.get(table)
         if columns is None:
             columns = self._events[table] = _EventColumns(table)
+        columns.records.append(record)
         columns.times.append(int(record["time_unix_nano"]))
-        key = _KEY_FIELDS.get(table)
-        columns.keys.append(_str_or_none(record.get(key[1])) if key else None)
         columns.attributes.append(json_text(record))
         columns.contract_ids.append(contract_id)
         columns.versions.append(contract_version)
@@ -274,7 +247,7 @@ class RequestRows:
         return arrow_table("spans", columns)
 
     def arrow_tables(self) -> dict[str, pa.Table]:
-        """One Arrow table per table that received rows (event tables in their raw layout)."""
+        """One Arrow table per table that received rows, in that table's columns."""
         tables = {name: cols.to_arrow(self.request_id) for name, cols in self._events.items()}
         if self._spans:
             tables["spans"] = self._spans_table()

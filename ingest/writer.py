@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 from analytics.errors import StoreError
 from analytics.warehouse.store import Store, translate
 from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES
-from ingest.rows import TYPED_SELECTS
 
 log = logging.getLogger(__name__)
 
@@ -314,13 +313,12 @@ class StoreWriter:
         return [WriteResult(b.ledger.request_id, duplicates[i], now) for i, b in enumerate(batches)]
 
     def _append(self, table: str, rows: pa.Table, now: datetime) -> None:
-        """Insert rows (event tables in their raw layout, typed by DuckDB) stamped with ``now``."""
-        select = TYPED_SELECTS.get(table, "SELECT * FROM _incoming")
+        """Insert rows (in the table's own columns) stamped with ``now``."""
         stamp = COMMIT_TIME_COLUMNS[table]
         self._cursor.register("_incoming", rows)
         try:
             self._cursor.execute(
-                f'INSERT INTO "{table}" BY NAME SELECT *, $now AS {stamp} FROM ({select})',  # noqa: S608
+                f'INSERT INTO "{table}" BY NAME SELECT *, $now AS {stamp} FROM _incoming',  # noqa: S608
                 {"now": now},
             )
         finally:
