@@ -88,11 +88,12 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json_text(value)
 
 
-def _strings(values: list[Any]) -> list[Any]:
+def _strings(values: list[Any]) -> pa.Array:
     """A string column: strings and None as they are, other JSON values as their JSON text."""
-    if all(v is None or v.__class__ is str for v in values):
-        return values
-    return [_str_or_none(v) for v in values]
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number, bool, list or map among them
+        return pa.array([_str_or_none(v) for v in values], pa.string())
 
 
 def _micros(nanos: Any) -> int | None:
@@ -126,7 +127,7 @@ class _EventColumns:
 
     def to_arrow(self, request_id: int) -> pa.Table:
         records = self.records
-        columns: dict[str, list[Any]] = {
+        columns: dict[str, Any] = {
             "time": [t // _NS_PER_US for t in self.times],
             "attributes": self.attributes,
             "contract_id": self.contract_ids,

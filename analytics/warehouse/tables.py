@@ -67,7 +67,8 @@ def input_columns(table: str) -> Sequence[str]:
 def arrow_table(table: str, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
     """Column lists → an Arrow table with the table's input schema (missing columns are null).
 
-    Timestamp columns take integers in microseconds since the epoch (UTC).
+    Timestamp columns take integers in microseconds since the epoch (UTC). A column may also come
+    as an Arrow array already.
     """
     schema = input_schema(table)
     length = len(next(iter(columns.values()))) if columns else 0
@@ -76,6 +77,8 @@ def arrow_table(table: str, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
         values = columns.get(field.name)
         if values is None:
             arrays.append(pa.nulls(length, field.type))
+        elif isinstance(values, pa.Array):
+            arrays.append(values if values.type == field.type else values.cast(field.type))
         elif pa.types.is_timestamp(field.type):
             arrays.append(pa.array(values, pa.int64()).cast(field.type))
         else:
