@@ -332,6 +332,41 @@ def budget_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) -> 
     return _metric_status(cursor, slo, at)
 
 
+def budget_events(cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime) -> list[float]:
+    """Each SLO's error budget in events over its compliance window ending at ``at``.
+
+    The same figure as :attr:`BudgetStatus.budget_events`, for callers that need nothing else:
+    span-based SLOs take one count of server spans per compliance start, without the burn
+    windows and bad-event counts of :func:`budget_statuses`.
+    """
+    spans = [s for s in slos if s.source == "spans"]
+    totals: dict[int, int] = {}
+    if spans:
+        starts = sorted({slo.compliance_window(at).start for slo in spans})
+        slot = " ".join(f"WHEN start_time >= $s{j} THEN {j}" for j in reversed(range(len(starts))))
+        rows = cursor.execute(
+            f"SELECT service_name, environment, CASE {slot} END AS k, count(*) "  # noqa: S608
+            "FROM spans WHERE kind = 'server' AND service_name IN (SELECT unnest($services)) "
+            "AND start_time >= $s0 AND start_time < $at GROUP BY ALL",
+            {f"s{j}": start for j, start in enumerate(starts)}
+            | {"services": sorted({slo.service for slo in spans}), "at": at},
+        ).fetchall()
+        for i, slo in enumerate(slos):
+            if slo.source == "spans":
+                first = starts.index(slo.compliance_window(at).start)
+                totals[i] = sum(
+                    int(n)
+                    for service, env, k, n in rows
+                    if k >= first and service == slo.service and slo.environment in (None, env)
+                )
+    return [
+        slo.error_budget * totals[i]
+        if slo.source == "spans"
+        else _metric_status(cursor, slo, at).budget_events
+        for i, slo in enumerate(slos)
+    ]
+
+
 def budget_statuses(
     cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
 ) -> list[BudgetStatus]:
