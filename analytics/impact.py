@@ -20,34 +20,42 @@ engagement ±3 points). The verdict is *regression* when a counted effect points
 effect*, or *not enough data* (no affected service with enough events on both sides).
 
 Every change of a window is assessed together, with a fixed number of queries whatever the
-number of changes: one over decisions and engagement (affected services, exposures), one over
-spans per minute (error counts, budget burn), one or two for the latency samples.
+number of changes. The facts of each change's windows (affected services, exposures, span
+counts, latency samples: :mod:`analytics.impact_facts`) are read where ``flaglens serve`` has
+recorded them and gathered live for the others; gathering is the slow part (seconds on
+millions of decisions, for the exact distinct-subject counts), so a page pays it only for
+changes whose windows are still open or not recorded yet. The budget burn since each change
+reads only bad spans, and the SLO budgets only span totals.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
-from analytics.budgets import BudgetStatus, bad_events_since, budget_statuses
+from analytics.budgets import bad_events_since, budget_events
 from analytics.errors import AnalyticsError
 from analytics.governance import ChangeReview, Rules, review_changes
+from analytics.impact_facts import (
+    BAD_SPAN,
+    HALF_WIDTH,
+    MIN_SAMPLE,
+    WindowFacts,
+    comparison_windows,
+    data_bounds,
+    gather,
+    read_recorded,
+    register,
+)
 from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO
-from analytics.stats import CORRECTIONS, ProportionTest, ShiftTest, location_shift, two_proportion
+from analytics.stats import CORRECTIONS, ProportionTest, ShiftTest, two_proportion
 from contracts.signing import KeyRing
 
-HALF_WIDTH = timedelta(hours=24)
-MIN_HALF_WIDTH = timedelta(hours=1)
-MIN_SAMPLE = 100  # spans per side for error rate and latency; exposed subjects for engagement
-LATENCY_SAMPLE = 1_000
 ALPHA = 0.05
 # The smallest effects worth reporting: a statistically significant change smaller than these
 # is reported as no detectable effect (with large samples, trivial shifts become significant).
@@ -55,9 +63,6 @@ MIN_LATENCY_SHIFT = 0.10  # Hodges–Lehmann shift / median before
 MIN_ERROR_RATE_CHANGE = 0.005  # absolute: half a percentage point
 MIN_ENGAGEMENT_CHANGE = 0.03  # absolute: three percentage points
 VERDICTS = ("regression", "improvement", "no detectable effect", "not enough data")
-_MINUTE = timedelta(minutes=1)
-_MINUTE_US = 60_000_000
-_BAD_SPAN = "(status_code = 'error' OR coalesce(http_status_code, 0) >= 500)"
 
 
 @dataclass(slots=True)
@@ -163,207 +168,37 @@ def _window(window: TimeWindow | None) -> list[str] | None:
     return None if window is None else [window.start.isoformat(), window.end.isoformat()]
 
 
-def _floor_minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
-
-
-def _ceil_minute(at: datetime) -> datetime:
-    floor = _floor_minute(at)
-    return floor if floor == at else floor + _MINUTE
-
-
-def comparison_windows(
-    at: datetime,
-    bounds: tuple[datetime | None, datetime | None],
-    half_width: timedelta = HALF_WIDTH,
-) -> tuple[TimeWindow, TimeWindow] | None:
-    """The before/after windows of a change at ``at`` within the data ``bounds`` (or None).
-
-    Both are ``w`` long, in whole minutes, ``w`` at most ``half_width`` and at least
-    :data:`MIN_HALF_WIDTH`; the minute of the change itself is in neither.
-    """
-    first, last = bounds
-    if first is None or last is None:
-        return None
-    end_before, start_after = _floor_minute(at), _ceil_minute(at)
-    width = min(half_width, end_before - first, last - start_after)
-    width = timedelta(minutes=width // _MINUTE)
-    if width < MIN_HALF_WIDTH:
-        return None
-    return (
-        TimeWindow(end_before - width, end_before),
-        TimeWindow(start_after, start_after + width),
-    )
-
-
-def _data_bounds(
-    cursor: duckdb.DuckDBPyConnection, environments: set[str]
-) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """First and last server span per environment: how far windows can reach."""
-    if not environments:
-        return {}
-    rows = cursor.execute(
-        "SELECT environment, min(start_time), max(start_time) FROM spans "
-        "WHERE environment IN (SELECT unnest($envs)) GROUP BY environment",
-        {"envs": sorted(environments)},
-    ).fetchall()
-    found = {env: (first, last) for env, first, last in rows}
-    return {env: found.get(env, (None, None)) for env in environments}
-
-
 @dataclass(slots=True)
 class _Plan:
-    """One change being assessed, and what the queries found for it."""
+    """One change being assessed: its impact, and the facts of its windows (when it has any)."""
 
-    index: int
     impact: ChangeImpact
-    # (service, side) → (total, bad) spans; side 0 = before, 1 = after
-    spans: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
-    # (service, cohort, side) → (exposed, engaged) subjects
-    exposure: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
-    durations: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    facts: WindowFacts | None
 
 
-def _register(
-    cursor: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[list[Any], Any]]
-) -> None:
-    table = pa.table(
-        {key: values for key, (values, _) in columns.items()},
-        schema=pa.schema([(key, kind) for key, (_, kind) in columns.items()]),
-    )
-    cursor.register(name, table)
-
-
-_TIME = pa.timestamp("us", tz="UTC")
-
-
-def _find_exposures(cursor: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> None:
-    """Affected services, and exposed / engaged subjects per service, cohort and side.
-
-    One query for every change: decisions of each change's flag and environment in its
-    windows, deduplicated per subject (subjects as 64-bit hashes of their ids: integer keys
-    make the dedup and the join with engagement cheaper; two of a million subjects share a
-    hash with odds of about 1 in 40 million), then the subjects with an engagement event on
-    the same service in the same window. This exact distinct count is the costly part of
-    assessing changes (seconds on millions of decisions): about one row per decision.
-    """
-    windows = [p for p in plans if p.impact.before is not None]
-    if not windows:
-        return
-    _register(
-        cursor,
-        "_impact_windows",
-        {
-            "w": ([p.index for p in windows], pa.int64()),
-            "flag": ([p.impact.change.flag_key for p in windows], pa.string()),
-            "env": ([p.impact.change.environment for p in windows], pa.string()),
-            "t0": ([p.impact.before.start for p in windows if p.impact.before], _TIME),
-            "t1": ([p.impact.before.end for p in windows if p.impact.before], _TIME),
-            "t2": ([p.impact.after.start for p in windows if p.impact.after], _TIME),
-            "t3": ([p.impact.after.end for p in windows if p.impact.after], _TIME),
-        },
-    )
-    try:
-        rows = cursor.execute(
-            """
-            WITH hits AS MATERIALIZED (
-                SELECT w.w, d.service_name AS service, d.cohort_id AS cohort,
-                       CASE WHEN d.time < w.t1 THEN 0 WHEN d.time >= w.t2 THEN 1 END AS side,
-                       d.h
-                FROM (SELECT time, service_name, cohort_id, flag_key, environment,
-                             CASE WHEN subject_id IS NOT NULL THEN hash(subject_id) END AS h
-                      FROM decisions) d
-                JOIN _impact_windows w
-                  ON d.flag_key = w.flag AND d.environment = w.env
-                 AND d.time >= w.t0 AND d.time < w.t3
-                GROUP BY ALL
-            ), targets AS (
-                SELECT w.*, p.service
-                FROM (SELECT DISTINCT w, service FROM hits) p JOIN _impact_windows w USING (w)
-            ), engaged AS (
-                SELECT DISTINCT t.w, t.service,
-                       CASE WHEN e.time < t.t1 THEN 0 ELSE 1 END AS side,
-                       hash(e.subject_id) AS h
-                FROM engagement e JOIN targets t
-                  ON e.environment = t.env AND e.service_name = t.service
-                 AND ((e.time >= t.t0 AND e.time < t.t1) OR (e.time >= t.t2 AND e.time < t.t3))
-            )
-            SELECT hits.w, hits.service, hits.cohort, hits.side,
-                   count(hits.h) FILTER (WHERE hits.cohort IS NOT NULL AND hits.side IS NOT NULL),
-                   count(engaged.h) FILTER (WHERE hits.cohort IS NOT NULL)
-            FROM hits LEFT JOIN engaged
-              ON hits.w = engaged.w AND hits.service = engaged.service
-             AND hits.side = engaged.side AND hits.h = engaged.h
-            GROUP BY ALL
-            """
-        ).fetchall()
-    finally:
-        cursor.unregister("_impact_windows")
-    services: dict[int, set[str]] = defaultdict(set)
-    by_index = {p.index: p for p in plans}
-    for w, service, cohort, side, exposed, engaged in rows:
-        services[w].add(service)
-        if cohort is not None and side is not None and exposed:
-            by_index[w].exposure[(service, cohort, side)] = (int(exposed), int(engaged))
-    for w, found in services.items():
-        by_index[w].impact.services = tuple(sorted(found))
-
-
-def _targets(pairs: list[tuple[_Plan, str]]) -> dict[str, tuple[list[Any], Any]]:
-    """One row per (change, affected service): the columns of ``_impact_targets``."""
-    before = [p.impact.before for p, _ in pairs]
-    after = [p.impact.after for p, _ in pairs]
-    return {
-        "w": ([p.index for p, _ in pairs], pa.int64()),
-        "service": ([s for _, s in pairs], pa.string()),
-        "env": ([p.impact.change.environment for p, _ in pairs], pa.string()),
-        "t0": ([b.start for b in before if b], _TIME),
-        "t1": ([b.end for b in before if b], _TIME),
-        "t2": ([a.start for a in after if a], _TIME),
-        "t3": ([a.end for a in after if a], _TIME),
-    }
-
-
-def _count_spans(
+def _burned_since(
     cursor: duckdb.DuckDBPyConnection,
-    plans: list[_Plan],
+    facts: list[WindowFacts],
     span_slos: list[tuple[int, SLO]],
     until: datetime,
 ) -> dict[tuple[int, int], int]:
-    """Server spans and errors per change, service and side; bad events since each change.
+    """Bad events of each span-based SLO of an affected service in ``[after.start, until)``.
 
-    Spans are counted per minute once (windows are whole minutes, so sums of minutes are
-    exact), then summed per window. Returns, for each (change index, SLO index) of a
-    span-based SLO of an affected service, its bad events in ``[after.start, until)``.
+    Keyed by (change index, SLO index). Only bad spans (failed, or slower than a latency
+    SLO's threshold) are read, so this stays cheap however long ago the changes were.
     """
-    targets = _targets([(p, s) for p in plans for s in p.impact.services])
-    if not targets["w"][0]:
-        return {}
-    thresholds = sorted({float(s.threshold_ms or 0) for _, s in span_slos if s.sli == "latency"})
-    slow = "".join(
-        f", count(*) FILTER (WHERE duration_ms > {t!r} AND start_time < $until) AS slow{i}"
-        for i, t in enumerate(thresholds)
-    )
-    # which per-minute column holds each SLO's bad events
-    column = {
-        i: "bad_until"
-        if s.sli == "availability"
-        else f"slow{thresholds.index(float(s.threshold_ms or 0))}"
-        for i, s in span_slos
-    }
     budget_rows = [
-        (p.index, i, s.service, s.environment, p.impact.after.start)
-        for p in plans
+        (f.index, i, s.service, s.environment, f.after.start,
+         None if s.sli == "availability" else float(s.threshold_ms or 0))
+        for f in facts
         for i, s in span_slos
-        if p.impact.after is not None
-        and s.service in p.impact.services
-        and s.environment in (None, p.impact.change.environment)
-    ]
-    services = sorted(set(targets["service"][0]))  # budget rows are for affected services only
-    lo = min(targets["t0"][0])
-    hi = max(max(targets["t3"][0]), until)
-    _register(cursor, "_impact_targets", targets)
-    _register(
+        if s.service in f.services and s.environment in (None, f.environment)
+    ]  # fmt: skip
+    if not budget_rows:
+        return {}
+    thresholds = [r[5] for r in budget_rows if r[5] is not None]
+    slowest = f" OR duration_ms > {min(thresholds)!r}" if thresholds else ""
+    register(
         cursor,
         "_impact_budgets",
         {
@@ -371,106 +206,37 @@ def _count_spans(
             "slo": ([r[1] for r in budget_rows], pa.int64()),
             "service": ([r[2] for r in budget_rows], pa.string()),
             "env": ([r[3] for r in budget_rows], pa.string()),
-            "t2": ([r[4] for r in budget_rows], _TIME),
+            "t2": ([r[4] for r in budget_rows], pa.timestamp("us", tz="UTC")),
+            "threshold": ([r[5] for r in budget_rows], pa.float64()),
         },
     )
-    choose = " ".join(f"WHEN {i} THEN {c}" for i, c in column.items()) or "WHEN -1 THEN 0"
     try:
         rows = cursor.execute(
             f"""
-            WITH minutes AS MATERIALIZED (
-                SELECT service_name, environment, epoch_us(start_time) // {_MINUTE_US} AS m,
-                       count(*) AS n, count(*) FILTER (WHERE {_BAD_SPAN}) AS bad,
-                       count(*) FILTER (WHERE {_BAD_SPAN} AND start_time < $until) AS bad_until
-                       {slow}
+            WITH bad AS MATERIALIZED (
+                SELECT service_name, environment, start_time, duration_ms,
+                       {BAD_SPAN} AS failed
                 FROM spans
                 WHERE kind = 'server' AND service_name IN (SELECT unnest($services))
-                  AND start_time >= $lo AND start_time < $hi
-                GROUP BY ALL
-            ), windows AS (
-                SELECT t.w, t.service, 0 AS kind, coalesce(sum(n) FILTER (WHERE m < e1), 0),
-                       coalesce(sum(bad) FILTER (WHERE m < e1), 0),
-                       coalesce(sum(n) FILTER (WHERE m >= e2), 0),
-                       coalesce(sum(bad) FILTER (WHERE m >= e2), 0)
-                FROM (SELECT *, epoch_us(t0) // {_MINUTE_US} AS e0,
-                             epoch_us(t1) // {_MINUTE_US} AS e1,
-                             epoch_us(t2) // {_MINUTE_US} AS e2,
-                             epoch_us(t3) // {_MINUTE_US} AS e3 FROM _impact_targets) t
-                JOIN minutes ON minutes.service_name = t.service AND minutes.environment = t.env
-                 AND ((m >= e0 AND m < e1) OR (m >= e2 AND m < e3))
-                GROUP BY ALL
-            ), burns AS (
-                SELECT b.w, NULL AS service, 1 AS kind, b.slo,
-                       coalesce(sum(CASE b.slo {choose} END), 0), 0, 0
-                FROM _impact_budgets b JOIN minutes ON minutes.service_name = b.service
-                 AND (b.env IS NULL OR minutes.environment = b.env)
-                 AND minutes.m >= epoch_us(b.t2) // {_MINUTE_US}
-                GROUP BY ALL
+                  AND start_time >= $lo AND start_time < $until
+                  AND ({BAD_SPAN}{slowest})
             )
-            SELECT * FROM windows UNION ALL SELECT * FROM burns
+            SELECT b.w, b.slo, count(*)
+            FROM _impact_budgets b JOIN bad ON bad.service_name = b.service
+             AND (b.env IS NULL OR bad.environment = b.env) AND bad.start_time >= b.t2
+             AND CASE WHEN b.threshold IS NULL THEN bad.failed
+                      ELSE bad.duration_ms > b.threshold END
+            GROUP BY ALL
             """,  # noqa: S608 - built from constants and validated numbers
-            {"services": services, "lo": lo, "hi": hi, "until": until},
+            {
+                "services": sorted({r[2] for r in budget_rows}),
+                "lo": min(r[4] for r in budget_rows),
+                "until": until,
+            },
         ).fetchall()
     finally:
-        cursor.unregister("_impact_targets")
         cursor.unregister("_impact_budgets")
-    by_index = {p.index: p for p in plans}
-    burned: dict[tuple[int, int], int] = {}
-    for w, service, kind, a, b, c, d in rows:
-        if kind == 0:
-            by_index[w].spans[(service, 0)] = (int(a), int(b))
-            by_index[w].spans[(service, 1)] = (int(c), int(d))
-        else:
-            burned[(w, int(a))] = int(b)
-    return burned
-
-
-def _sample_durations(cursor: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> None:
-    """At most :data:`LATENCY_SAMPLE` span durations per change, service and side.
-
-    The sample is the spans with the smallest hash of their span id (random, but the same on
-    every run). Large windows are thinned first (``hash % 2^k = 0``, keeping about 2–4 times
-    the sample) so that the join handles thousands of spans per window, not millions.
-    """
-    levels: dict[int, list[tuple[_Plan, str]]] = defaultdict(list)
-    for p in plans:
-        for service in p.impact.services:
-            n = min(p.spans.get((service, side), (0, 0))[0] for side in (0, 1))
-            if n >= MIN_SAMPLE:
-                level = max(0, int(math.log2(n / (2 * LATENCY_SAMPLE)))) if n else 0
-                levels[level].append((p, service))
-    for level, pairs in sorted(levels.items()):
-        targets = _targets(pairs)
-        _register(cursor, "_impact_targets", targets)
-        try:
-            rows = cursor.execute(
-                f"""
-                WITH s AS (
-                    SELECT service_name, environment, start_time, duration_ms, h FROM (
-                        SELECT *, hash(span_id) AS h FROM spans
-                        WHERE kind = 'server' AND service_name IN (SELECT unnest($services))
-                          AND start_time >= $lo AND start_time < $hi)
-                    WHERE h % {2**level} = 0
-                )
-                SELECT t.w, t.service, CASE WHEN s.start_time < t.t1 THEN 0 ELSE 1 END AS side,
-                       min_by(s.duration_ms, s.h, {LATENCY_SAMPLE})
-                FROM s JOIN _impact_targets t
-                  ON s.service_name = t.service AND s.environment = t.env
-                 AND ((s.start_time >= t.t0 AND s.start_time < t.t1)
-                      OR (s.start_time >= t.t2 AND s.start_time < t.t3))
-                GROUP BY ALL
-                """,  # noqa: S608 - built from constants
-                {
-                    "services": sorted(set(targets["service"][0])),
-                    "lo": min(targets["t0"][0]),
-                    "hi": max(targets["t3"][0]),
-                },
-            ).fetchall()
-        finally:
-            cursor.unregister("_impact_targets")
-        by_index = {p.index: p for p, _ in pairs}
-        for w, service, side, values in rows:
-            by_index[w].durations[(service, side)] = np.asarray(values, dtype=float)
+    return {(int(w), int(slo)): int(n) for w, slo, n in rows}
 
 
 def _assess(
@@ -486,51 +252,58 @@ def _assess(
         raise AnalyticsError(
             f"unknown correction {correction!r}; choose from {sorted(CORRECTIONS)}"
         )
-    bounds = _data_bounds(cursor, {c.environment for c in changes})
+    bounds = data_bounds(cursor, {c.environment for c in changes})
     plans = []
     for i, change in enumerate(changes):
         windows = comparison_windows(change.time, bounds[change.environment], half_width)
         before, after = windows or (None, None)
-        plans.append(_Plan(i, ChangeImpact(change, (), before, after, correction=correction)))
-    _find_exposures(cursor, plans)
-    assessed = [p for p in plans if p.impact.services]
+        impact = ChangeImpact(change, (), before, after, correction=correction)
+        facts = None
+        if windows is not None:
+            facts = WindowFacts(i, change.change_id, change.flag_key, change.environment, *windows)
+        plans.append(_Plan(impact, facts))
+    windowed = [p.facts for p in plans if p.facts is not None]
+    gather(cursor, read_recorded(cursor, windowed))
+    assessed = [p for p in plans if p.facts is not None and p.facts.services]
     if not assessed:
         return [p.impact for p in plans]
+    for p in assessed:
+        p.impact.services = p.facts.services if p.facts else ()
     end = until or max(p.impact.after.end for p in assessed if p.impact.after)
     affected = {s for p in assessed for s in p.impact.services}
     relevant = [(i, s) for i, s in enumerate(slos) if s.service in affected]
     span_slos = [(i, s) for i, s in relevant if s.source == "spans"]
-    burned = _count_spans(cursor, assessed, span_slos, end)
-    _sample_durations(cursor, assessed)
-    found = budget_statuses(cursor, [s for _, s in relevant], end)
-    statuses: dict[int, BudgetStatus] = {i: f for (i, _), f in zip(relevant, found, strict=True)}
+    burned = _burned_since(cursor, [p.facts for p in assessed if p.facts], span_slos, end)
+    found = budget_events(cursor, [s for _, s in relevant], end)
+    budgets = {i: events for (i, _), events in zip(relevant, found, strict=True)}
     for p in assessed:
-        _conclude(cursor, p, relevant, statuses, burned, end)
+        assert p.facts is not None
+        _conclude(cursor, p.impact, p.facts, relevant, budgets, burned, end)
     return [p.impact for p in plans]
 
 
 def _conclude(
     cursor: duckdb.DuckDBPyConnection,
-    plan: _Plan,
+    impact: ChangeImpact,
+    facts: WindowFacts,
     slos: list[tuple[int, SLO]],
-    statuses: dict[int, BudgetStatus],
+    budgets: dict[int, float],
     burned: dict[tuple[int, int], int],
     until: datetime,
 ) -> None:
     """Run the tests of one change, adjust them together and give the verdict."""
-    impact = plan.impact
     env = impact.change.environment
     for service in impact.services:
-        (n1, bad1), (n2, bad2) = (plan.spans.get((service, s), (0, 0)) for s in (0, 1))
+        (n1, bad1), (n2, bad2) = (facts.spans.get((service, s), (0, 0)) for s in (0, 1))
         if min(n1, n2) >= MIN_SAMPLE:
             impact.effects.append(Effect(service, "error_rate", two_proportion(bad1, n1, bad2, n2)))
-            before, after = (plan.durations.get((service, s)) for s in (0, 1))
-            if before is not None and after is not None and len(before) and len(after):
-                impact.effects.append(Effect(service, "latency", location_shift(before, after)))
-        cohorts = sorted({c for (s, c, _) in plan.exposure if s == service})
+            latency = facts.latency_test(service)
+            if latency is not None:
+                impact.effects.append(Effect(service, "latency", latency))
+        cohorts = sorted({c for (s, c, _) in facts.exposure if s == service})
         for cohort in cohorts:
-            n1, e1 = plan.exposure.get((service, cohort, 0), (0, 0))
-            n2, e2 = plan.exposure.get((service, cohort, 1), (0, 0))
+            n1, e1 = facts.exposure.get((service, cohort, 0), (0, 0))
+            n2, e2 = facts.exposure.get((service, cohort, 1), (0, 0))
             if min(n1, n2) >= MIN_SAMPLE:
                 impact.effects.append(
                     Effect(service, f"engagement:{cohort}", two_proportion(e1, n1, e2, n2))
@@ -541,10 +314,10 @@ def _conclude(
             if impact.after is None:
                 continue
             if slo.source == "spans":
-                bad = burned.get((plan.index, i), 0)
+                bad = burned.get((facts.index, i), 0)
             else:
                 _, bad = bad_events_since(cursor, slo, impact.after.start, until)
-            budget = statuses[i].budget_events
+            budget = budgets[i]
             impact.budgets.append(
                 BudgetBurn(slo.name, service, bad, bad / budget if budget else None)
             )

@@ -1,4 +1,9 @@
-"""Runs the evaluator and the webhook delivery on an interval, in a thread of `flaglens serve`."""
+"""The periodic work of `flaglens serve`, in one thread on one interval.
+
+Each round evaluates the alert rules, delivers pending notifications, then records the facts
+of changes whose windows have closed (:func:`analytics.impact_facts.refresh`), which the
+dashboards' change impact reads instead of querying them again.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import httpx
 
+from analytics import impact_facts
 from analytics.governance import load_rules
 from analytics.slo import load_slos
 from contracts.signing import KeyRing
@@ -40,7 +46,7 @@ def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
 
 
 class AlertRunner:
-    """Evaluate, then deliver, every ``interval`` until stopped."""
+    """Evaluate, deliver, then record closed change facts, every ``interval`` until stopped."""
 
     def __init__(
         self,
@@ -66,6 +72,9 @@ class AlertRunner:
         url = self.evaluator.config.receiver.url
         if url:
             deliver_pending(self._cursor_factory, url, client=self._client)
+        recorded = impact_facts.refresh(self._cursor_factory(), datetime.now(UTC))
+        if recorded:
+            log.info("recorded the facts of %d closed changes", recorded)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -1,0 +1,149 @@
+"""Recorded change-impact facts: change impact reads them and gets what it computes live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from analytics import impact_facts
+from analytics.governance import load_rules
+from analytics.impact import change_impacts
+from analytics.queries.windows import TimeWindow
+from analytics.slo import load_slos
+from analytics.warehouse.migrations import migrate
+from analytics.warehouse.store import Store
+from contracts.signing import KeyRing
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _copy_without_records(sample_week, tmp_path):
+    """The sample week's store, without the facts its server may have recorded already."""
+    db = tmp_path / "week.duckdb"
+    shutil.copy(sample_week.db, db)
+    with Store.open(db) as store:
+        # as if each row had been ingested a second after it happened (not in one load)
+        store.cursor().execute(
+            "DELETE FROM impact_facts; DELETE FROM impact_windows; "
+            "UPDATE decisions SET ingested_at = time + INTERVAL 1 SECOND; "
+            "UPDATE engagement SET ingested_at = time + INTERVAL 1 SECOND; "
+            "UPDATE spans SET ingested_at = start_time + INTERVAL 1 SECOND"
+        )
+    return db
+
+
+def _impacts(store, week, keys):
+    found = change_impacts(store.cursor(), week, load_slos(), load_rules(), keys)
+    # as JSON text: equal NaNs (a test without variance) compare equal
+    return [json.dumps(i.as_dict(), sort_keys=True) for i in found]
+
+
+def test_recorded_facts_give_the_live_answer_and_are_used(sample_week, tmp_path):
+    db = _copy_without_records(sample_week, tmp_path)
+    week = TimeWindow(
+        datetime.fromisoformat(sample_week.manifest["start"]),
+        datetime.fromisoformat(sample_week.manifest["end"]),
+    )
+    keys = KeyRing.load(sample_week.keys)
+    with Store.open(db) as store:
+        live = _impacts(store, week, keys)
+        cursor = store.cursor()
+        closed = impact_facts.closed_facts(cursor, FAR_FUTURE)
+        assert closed and impact_facts.refresh(cursor, FAR_FUTURE) == len(closed)
+        assert impact_facts.refresh(cursor, FAR_FUTURE) == 0  # nothing new to record
+        (recorded,) = cursor.execute("SELECT count(*) FROM impact_windows").fetchone()
+        assert recorded == len(closed)
+        assert _impacts(store, week, keys) == live
+
+        # the facts really come from the table: an edited count shows up in the result
+        change_id, service = cursor.execute(
+            "SELECT change_id, service FROM impact_facts WHERE kind = 'spans' "
+            "ORDER BY total DESC, change_id LIMIT 1"
+        ).fetchone()
+        cursor.execute(
+            "UPDATE impact_facts SET hits = total WHERE change_id = $c AND service = $s "
+            "AND kind = 'spans' AND side = 1",
+            {"c": change_id, "s": service},
+        )
+        edited = {i["change"]["change_id"]: i for i in map(json.loads, _impacts(store, week, keys))}
+        effect = next(
+            e for e in edited[change_id]["effects"]
+            if e["service"] == service and e["metric"] == "error_rate"
+        )  # fmt: skip
+        assert effect["after"]["rate"] == 1.0
+        cursor.execute("DELETE FROM impact_facts")
+        cursor.execute("DELETE FROM impact_windows")
+        assert _impacts(store, week, keys) == live
+
+
+def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
+    sample_week, tmp_path
+):
+    db = _copy_without_records(sample_week, tmp_path)
+    end = datetime.fromisoformat(sample_week.manifest["end"])
+    week = TimeWindow(datetime.fromisoformat(sample_week.manifest["start"]), end)
+    keys = KeyRing.load(sample_week.keys)
+    with Store.open(db) as store:
+        cursor = store.cursor()
+        every = impact_facts.closed_facts(cursor, FAR_FUTURE)
+        # an hour after the last window closed... minus a minute: that one is not recorded yet
+        last_end = max(f.after.end for f in every)
+        now = last_end + impact_facts.LATE_DATA_GRACE - timedelta(minutes=1)
+        recorded = impact_facts.refresh(cursor, now)
+        assert 0 < recorded < len(every)
+        assert impact_facts.refresh(cursor, now + timedelta(minutes=1)) == len(every) - recorded
+        live_before = _impacts(store, week, keys)
+
+        # facts recorded for other windows (as after new data moved a change's bounds) are not
+        # used: that change is gathered live, and the next refresh records it again
+        moved = every[0].change_id
+        cursor.execute("DELETE FROM impact_facts WHERE change_id = $c", {"c": moved})
+        cursor.execute(
+            "UPDATE impact_windows SET after_end = after_end - INTERVAL 1 MINUTE "
+            "WHERE change_id = $c",
+            {"c": moved},
+        )
+        assert _impacts(store, week, keys) == live_before
+        assert impact_facts.refresh(cursor, FAR_FUTURE) == 1
+        assert _impacts(store, week, keys) == live_before
+
+
+def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path):
+    db = _copy_without_records(sample_week, tmp_path)
+    with Store.open(db) as store:
+        cursor = store.cursor()
+        every = impact_facts.closed_facts(cursor, FAR_FUTURE)
+        first_end = min(f.after.end for f in every)
+        # a backfill: a span from before the first change's window closed, ingested just now
+        now = FAR_FUTURE
+        cursor.execute(
+            "INSERT INTO spans BY NAME SELECT start_time, end_time, $now AS ingested_at, "
+            "duration_ms, service_name, environment, name, kind, status_code, trace_id, "
+            "'late' AS span_id, attributes, request_id FROM spans "
+            "WHERE start_time < $first ORDER BY start_time LIMIT 1",
+            {"now": now - timedelta(minutes=5), "first": first_end},
+        )
+        assert impact_facts.ingest_frontier(cursor, now) < first_end
+        assert impact_facts.refresh(cursor, now) == 0
+        assert impact_facts.refresh(cursor, now + impact_facts.LATE_DATA_GRACE) == len(every)
+
+
+def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute(
+        "CREATE TABLE schema_migrations "
+        "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    from analytics.warehouse.migrations import available_migrations
+
+    for m in available_migrations():
+        if m.version <= 3:
+            con.execute(m.sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [m.version, m.name])
+    assert migrate(con) == [4]
+    assert con.execute("SELECT count(*) FROM impact_facts").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM impact_windows").fetchone() == (0,)
+    con.close()
