@@ -64,9 +64,10 @@ class DataSource:
     def impacts(self, window: TimeWindow, environment: str | None) -> list[impact.ChangeImpact]:
         """Every change's impact, kept for :data:`IMPACT_CACHE_SECONDS`.
 
-        Assessing every change counts distinct exposed subjects around each one (seconds on
-        millions of decisions), and three pages show it; windows are rounded to the minute so
-        that "last 7 days" views share one result while it is fresh.
+        Changes whose facts `flaglens serve` has not recorded yet (windows still open) are
+        assessed live, counting distinct exposed subjects (seconds on millions of decisions),
+        and three pages show the result; windows are rounded to the minute so that "last 7
+        days" views share one result while it is fresh.
         """
         key = (window.start.replace(second=0, microsecond=0),
                window.end.replace(second=0, microsecond=0), environment)  # fmt: skip
