@@ -78,6 +78,8 @@ def engagement_by_cohort(
     """Exposed and engaged subjects per cohort and bucket of ``window``."""
     decision_filter, engagement_filter, params = _filters(service, environment, flag)
     params |= {"start": window.start, "end": window.end}
+    # the cohorts to give slots to (reading subject_id too would cost 4x: a cohort seen only
+    # without subjects gets a slot that stays empty)
     bucket = max(bucket, timedelta(minutes=1))
     micros = max(1, int(bucket.total_seconds() * 1_000_000))
     periods = (window.duration // timedelta(microseconds=1) - 1) // micros + 1
@@ -85,13 +87,14 @@ def engagement_by_cohort(
         c
         for (c,) in cursor.execute(
             "SELECT DISTINCT cohort_id FROM decisions WHERE time >= $start AND time < $end "  # noqa: S608
-            f"AND subject_id IS NOT NULL AND cohort_id IS NOT NULL {decision_filter} ORDER BY 1",
+            f"AND cohort_id IS NOT NULL {decision_filter} ORDER BY 1",
             params,
         ).fetchall()
     ]
     if not cohorts:
         return []
-    if len(cohorts) > MAX_MASK_COHORTS or periods * len(cohorts) > MAX_MASK_SLOTS:
+    narrowed = (service is not None or flag is not None) and not MASKS_WHEN_NARROWED
+    if narrowed or len(cohorts) > MAX_MASK_COHORTS or periods * len(cohorts) > MAX_MASK_SLOTS:
         rows = _distinct_counts(cursor, bucket, decision_filter, engagement_filter, params)
         return [CohortPeriod(c, p, int(n), int(e)) for p, c, n, e in rows]
     counts = _mask_counts(
@@ -112,6 +115,9 @@ def _at(start: datetime, micros: int) -> datetime:
 # in. Far fewer groups than distinct (period, cohort, subject) triples, which on 10M decisions
 # number about as many as the decisions themselves. Subjects are 64-bit hashes of their ids
 # there: two of a million subjects share one with odds of about 1 in 40 million.
+# One service's or flag's decisions are few enough for the distinct rows to cost no more
+# (measured on 10M decisions: 0.95x against 1.24x a full scan for one service per 3 hours).
+MASKS_WHEN_NARROWED = False
 MAX_MASK_COHORTS = 64
 MAX_MASK_SLOTS = 16 * 128  # beyond: the distinct-triple query (e.g. minutes over a week)
 _LOW_64 = (1 << 64) - 1

@@ -44,6 +44,15 @@ def store(tmp_path_factory):
         FROM range(30000) t(i)
         """
     )
+    # a cohort seen only in decisions without a subject: it never counts
+    cursor.execute(
+        "INSERT INTO decisions BY NAME SELECT $t AS time, now() AS ingested_at, 'lone' AS "
+        "decision_id, 'api' AS service_name, 'prod' AS environment, 'flag-1' AS flag_key, "
+        "'v1' AS flag_version, NULL AS subject_id, 'aa' AS cohort_id, 'release' AS "
+        "policy_module, 'log' AS source, 'c' AS contract_id, '1.0.0' AS contract_version, "
+        "'{}' AS attributes, 1 AS request_id",
+        {"t": T0 + timedelta(hours=3)},
+    )
     cursor.execute(
         f"""
         INSERT INTO engagement BY NAME
@@ -75,10 +84,12 @@ def _as_tuples(periods):
     [{}, {"service": "api"}, {"environment": "prod", "flag": "flag-1"}, {"service": "none"}],
 )
 def test_masks_count_what_distinct_rows_count(store, monkeypatch, bucket, filters):
+    monkeypatch.setattr(cohorts, "MASKS_WHEN_NARROWED", True)
     found = engagement_by_cohort(store.cursor(), WEEK, bucket, **filters)
     monkeypatch.setattr(cohorts, "MAX_MASK_SLOTS", 0)  # the distinct-row query
     expected = engagement_by_cohort(store.cursor(), WEEK, bucket, **filters)
     assert _as_tuples(found) == _as_tuples(expected)
+    assert "aa" not in {p.cohort for p in found}
     if filters.get("service") != "none":
         assert len(expected) >= 5
         assert 0 < sum(p.engaged for p in expected) < sum(p.exposed for p in expected)
@@ -94,7 +105,9 @@ def test_many_slices_of_slots(store, monkeypatch):
     assert len({p.period for p in found}) > 200
 
 
-def test_shifts_of_adjacent_windows_in_one_pass_equal_two_passes(store):
+@pytest.mark.parametrize("masks", [True, False])
+def test_shifts_of_adjacent_windows_in_one_pass_equal_two_passes(store, monkeypatch, masks):
+    monkeypatch.setattr(cohorts, "MASKS_WHEN_NARROWED", masks)
     before = TimeWindow(T0, T0 + timedelta(days=1))
     after = TimeWindow(T0 + timedelta(days=1), T0 + timedelta(days=2))
     found = cohort_shifts(store.cursor(), before, after, service="api", min_sample=10)
