@@ -78,11 +78,13 @@ def engagement_by_cohort(
     """Exposed and engaged subjects per cohort and bucket of ``window``."""
     decision_filter, engagement_filter, params = _filters(service, environment, flag)
     params |= {"start": window.start, "end": window.end}
-    # the cohorts to give slots to (reading subject_id too would cost 4x: a cohort seen only
-    # without subjects gets a slot that stays empty)
     bucket = max(bucket, timedelta(minutes=1))
+    if (service or flag) and not MASKS_WHEN_NARROWED:
+        return _distinct_counts(cursor, bucket, decision_filter, engagement_filter, params)
     micros = max(1, int(bucket.total_seconds() * 1_000_000))
     periods = (window.duration // timedelta(microseconds=1) - 1) // micros + 1
+    # the cohorts to give slots to (reading subject_id too would cost 4x: a cohort seen only
+    # without subjects gets a slot that stays empty)
     cohorts = [
         c
         for (c,) in cursor.execute(
@@ -93,10 +95,8 @@ def engagement_by_cohort(
     ]
     if not cohorts:
         return []
-    narrowed = (service is not None or flag is not None) and not MASKS_WHEN_NARROWED
-    if narrowed or len(cohorts) > MAX_MASK_COHORTS or periods * len(cohorts) > MAX_MASK_SLOTS:
-        rows = _distinct_counts(cursor, bucket, decision_filter, engagement_filter, params)
-        return [CohortPeriod(c, p, int(n), int(e)) for p, c, n, e in rows]
+    if len(cohorts) > MAX_MASK_COHORTS or periods * len(cohorts) > MAX_MASK_SLOTS:
+        return _distinct_counts(cursor, bucket, decision_filter, engagement_filter, params)
     counts = _mask_counts(
         cursor, bucket, periods, cohorts, decision_filter, engagement_filter, params
     )
@@ -203,10 +203,10 @@ def _distinct_counts(
     decision_filter: str,
     engagement_filter: str,
     params: dict[str, Any],
-) -> list[tuple[Any, ...]]:
-    """(period start, cohort, exposed, engaged) from distinct (period, cohort, subject) rows."""
+) -> list[CohortPeriod]:
+    """Exposed and engaged subjects from distinct (period, cohort, subject) rows."""
     b = bucket_index("time", bucket)
-    rows: list[tuple[Any, ...]] = cursor.execute(
+    rows = cursor.execute(
         f"""
         WITH exposed AS (
             SELECT DISTINCT {b} AS period, cohort_id, subject_id FROM decisions
@@ -224,7 +224,7 @@ def _distinct_counts(
         """,  # noqa: S608 - clauses built from fixed text
         params,
     ).fetchall()
-    return rows
+    return [CohortPeriod(c, p, int(n), int(e)) for p, c, n, e in rows]
 
 
 @dataclass(frozen=True, slots=True)
