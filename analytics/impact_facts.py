@@ -21,7 +21,7 @@ later than that for a window already recorded is not counted in it.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -324,6 +324,12 @@ def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts
 # -- recorded facts ------------------------------------------------------------------------
 
 
+def _unique_ids(facts: list[WindowFacts]) -> set[str]:
+    """Change ids that occur once (a ledger holding one id twice is never recorded for it)."""
+    seen = Counter(f.change_id for f in facts)
+    return {change_id for change_id, n in seen.items() if n == 1}
+
+
 def recorded_keys(
     cursor: duckdb.DuckDBPyConnection, change_ids: list[str]
 ) -> dict[str, tuple[Any, ...]]:
@@ -341,7 +347,10 @@ def recorded_keys(
 def read_recorded(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> list[WindowFacts]:
     """Fill in the facts recorded for exactly these windows; returns the others (not filled)."""
     found = recorded_keys(cursor, [f.change_id for f in facts])
-    usable = {f.change_id: f for f in facts if found.get(f.change_id) == f.key}
+    once = _unique_ids(facts)
+    usable = {
+        f.change_id: f for f in facts if f.change_id in once and found.get(f.change_id) == f.key
+    }
     if usable:
         table = cursor.execute(
             "SELECT change_id, kind, service, side, cohort, total, hits, latency "
@@ -514,7 +523,8 @@ def refresh(
     """
     closed = closed_facts(cursor, now, grace=grace)
     found = recorded_keys(cursor, [f.change_id for f in closed])
-    missing = [f for f in closed if found.get(f.change_id) != f.key]
+    once = _unique_ids(closed)
+    missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
     gather(cursor, missing)
     record(cursor, missing, now)
     return len(missing)
