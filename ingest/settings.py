@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.limits import Limits
+from ingest.writer import DEFAULT_MAX_GROUP_DELAY, DEFAULT_MAX_GROUP_ROWS, DEFAULT_MAX_PENDING_ROWS
 
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
@@ -81,15 +82,17 @@ class IngestSettings(BaseSettings):
         le=64,
     )
     writer_max_pending_rows: int = Field(
-        500_000,
+        DEFAULT_MAX_PENDING_ROWS,
         description="Rows queued for the writer before exporters are told to retry (503).",
         gt=0,
     )
     writer_max_group_rows: int = Field(
-        65_536, description="Most rows the writer commits in one transaction.", gt=0
+        DEFAULT_MAX_GROUP_ROWS, description="Most rows the writer commits in one transaction.", gt=0
     )
     writer_max_group_delay: float = Field(
-        0.02, description="Seconds the writer waits to gather more requests into one commit.", ge=0
+        DEFAULT_MAX_GROUP_DELAY,
+        description="Seconds the writer waits to gather more requests into one commit.",
+        ge=0,
     )
     auth_file: Path | None = Field(
         None, description="Token file (hashed bearer tokens bound to services); None: no auth."

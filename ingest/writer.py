@@ -39,6 +39,12 @@ from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_GROUP_ROWS = 65_536
+DEFAULT_MAX_GROUP_DELAY = 0.02  # seconds
+# Two full groups: one being committed, one gathering. A decision row is about 1 KB in Arrow
+# (its attributes JSON and typed columns), so this bounds what the writer holds to ~130 MB;
+# beyond it exporters are told to retry rather than the server growing.
+DEFAULT_MAX_PENDING_ROWS = 2 * DEFAULT_MAX_GROUP_ROWS
 # table → (key columns identifying a record, event-time column bounding the duplicate lookup)
 DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "decisions": (("decision_id",), "time"),
@@ -131,9 +137,9 @@ class StoreWriter:
         self,
         store: Store,
         *,
-        max_group_rows: int = 65_536,
-        max_group_delay: float = 0.02,
-        max_pending_rows: int = 500_000,
+        max_group_rows: int = DEFAULT_MAX_GROUP_ROWS,
+        max_group_delay: float = DEFAULT_MAX_GROUP_DELAY,
+        max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         commit_delay: float = 0.0,
     ) -> None:
         self.store = store
