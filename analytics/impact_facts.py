@@ -486,13 +486,26 @@ def ingest_frontier(
     return frontier
 
 
+def closed_until(
+    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
+) -> datetime:
+    """Data before the returned instant is closed at ``now``: no longer expected to change.
+
+    That is ``grace`` before ``now``, or earlier while rows ingested in the last ``grace``
+    carry older event times (see :func:`ingest_frontier`). A window ending at or before it is
+    closed; this is the one rule for every recorded figure (change facts, cohort periods).
+    """
+    frontier = ingest_frontier(cursor, now, grace=grace)
+    limit = now - grace
+    return limit if frontier is None else min(limit, frontier)
+
+
 def closed_facts(
     cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
 ) -> list[WindowFacts]:
     """Every change of the ledger whose windows are closed at ``now``.
 
-    Closed: the after window ended at least ``grace`` before ``now``, and no row ingested in
-    the last ``grace`` has an event time before its end (see :func:`ingest_frontier`).
+    Closed: the after window ends at or before :func:`closed_until`.
     """
     changes = cursor.execute(
         "SELECT change_id, time, flag_key, environment FROM policy_changes ORDER BY time, change_id"
@@ -500,14 +513,11 @@ def closed_facts(
     if not changes:
         return []
     bounds = data_bounds(cursor, {env for *_, env in changes})
-    frontier = ingest_frontier(cursor, now, grace=grace)
+    until = closed_until(cursor, now, grace=grace)
     closed = []
     for index, (change_id, at, flag, env) in enumerate(changes):
         windows = comparison_windows(at, bounds[env])
-        if windows is None:
-            continue
-        end = windows[1].end
-        if end + grace <= now and (frontier is None or end <= frontier):
+        if windows is not None and windows[1].end <= until:
             closed.append(WindowFacts(index, change_id, flag, env, *windows))
     return closed
 
