@@ -15,10 +15,12 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from analytics import cohort_periods
 from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.stats import ProportionTest, minimum_detectable_difference, two_proportion
 
 MIN_SAMPLE = 100
+_MINUTE = timedelta(minutes=1)
 
 
 def _filters(
@@ -75,14 +77,47 @@ def engagement_by_cohort(
     environment: str | None = None,
     flag: str | None = None,
 ) -> list[CohortPeriod]:
-    """Exposed and engaged subjects per cohort and bucket of ``window``."""
+    """Exposed and engaged subjects per cohort and ``bucket``-wide period of ``window``.
+
+    Periods are aligned to the epoch (UTC): period k covers ``[k·bucket, (k+1)·bucket)``, so the
+    same periods come back whatever the window, and closed ones can be recorded. The first and
+    last periods of the window may be clipped to it; they still report their period's start.
+    Without a service or flag filter, periods recorded by :func:`cohort_periods.refresh` that
+    lie wholly inside the window are read, and only the rest is counted here.
+    """
+    bucket = max(bucket, _MINUTE)
+    filters = {"service": service, "environment": environment, "flag": flag}
+    found = None if service or flag else cohort_periods.read(cursor, window, bucket, environment)
+    if found is None:
+        return _live(cursor, window, bucket, cohort_periods.floor_to(window.start, bucket),
+                     **filters)  # fmt: skip
+    recorded, covered = found
+    periods = [CohortPeriod(c, p, n, e) for p, c, n, e in recorded]
+    for start, end in ((window.start, covered.start), (covered.end, window.end)):
+        if start < end:
+            periods += _live(cursor, TimeWindow(start, end), bucket,
+                             cohort_periods.floor_to(start, bucket), **filters)  # fmt: skip
+    return sorted(periods, key=lambda p: (p.period, p.cohort))
+
+
+def _live(
+    cursor: duckdb.DuckDBPyConnection,
+    window: TimeWindow,
+    bucket: timedelta,
+    origin: datetime,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    flag: str | None = None,
+) -> list[CohortPeriod]:
+    """Counted from the decisions: periods of ``bucket`` from ``origin`` (at or before the
+    window start), clipped to ``window``."""
     decision_filter, engagement_filter, params = _filters(service, environment, flag)
-    params |= {"start": window.start, "end": window.end}
-    bucket = max(bucket, timedelta(minutes=1))
+    params |= {"start": window.start, "end": window.end, "origin": origin}
     if (service or flag) and not MASKS_WHEN_NARROWED:
         return _distinct_counts(cursor, bucket, decision_filter, engagement_filter, params)
     micros = max(1, int(bucket.total_seconds() * 1_000_000))
-    periods = (window.duration // timedelta(microseconds=1) - 1) // micros + 1
+    periods = ((window.end - origin) // timedelta(microseconds=1) - 1) // micros + 1
     # the cohorts to give slots to (reading subject_id too would cost 4x: a cohort seen only
     # without subjects gets a slot that stays empty)
     cohorts = [
@@ -90,7 +125,7 @@ def engagement_by_cohort(
         for (c,) in cursor.execute(
             "SELECT DISTINCT cohort_id FROM decisions WHERE time >= $start AND time < $end "  # noqa: S608
             f"AND cohort_id IS NOT NULL {decision_filter} ORDER BY 1",
-            params,
+            {k: v for k, v in params.items() if k != "origin"},
         ).fetchall()
     ]
     if not cohorts:
@@ -101,9 +136,23 @@ def engagement_by_cohort(
         cursor, bucket, periods, cohorts, decision_filter, engagement_filter, params
     )
     return [
-        CohortPeriod(cohorts[c], _at(window.start, p * micros), n, e)
+        CohortPeriod(cohorts[c], _at(origin, p * micros), n, e)
         for (p, c), (n, e) in sorted(counts.items())
     ]
+
+
+def engagement_in(
+    cursor: duckdb.DuckDBPyConnection,
+    window: TimeWindow,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    flag: str | None = None,
+) -> dict[str, tuple[int, int]]:
+    """cohort → (exposed, engaged) subjects over the whole of ``window`` (always counted)."""
+    filters = {"service": service, "environment": environment, "flag": flag}
+    periods = _live(cursor, window, max(window.duration, _MINUTE), window.start, **filters)
+    return {p.cohort: (p.exposed, p.engaged) for p in periods}
 
 
 def _at(start: datetime, micros: int) -> datetime:
@@ -136,10 +185,10 @@ def _mask_counts(
 
     Slot ``(period % per_slice) * len(cohorts) + cohort`` of slice ``period // per_slice``;
     an engagement in a period sets every cohort's slot of that period. ``periods``: how many
-    buckets the window holds.
+    buckets from ``$origin`` the window reaches into.
     """
     width = len(cohorts)
-    b = bucket_index("time", bucket)
+    b = bucket_index("time", bucket, "$origin")
     # one 64-bit mask when every slot fits (cheaper to aggregate), else slices of 128 bits
     kind, per_slice = ("UBIGINT", periods) if periods * width <= 64 else ("UHUGEINT", 128 // width)
     if kind == "UBIGINT":
@@ -205,7 +254,7 @@ def _distinct_counts(
     params: dict[str, Any],
 ) -> list[CohortPeriod]:
     """Exposed and engaged subjects from distinct (period, cohort, subject) rows."""
-    b = bucket_index("time", bucket)
+    b = bucket_index("time", bucket, "$origin")
     rows = cursor.execute(
         f"""
         WITH exposed AS (
@@ -216,7 +265,7 @@ def _distinct_counts(
             SELECT DISTINCT {b} AS period, subject_id FROM engagement
             WHERE time >= $start AND time < $end {engagement_filter}
         )
-        SELECT {bucket_start("period", bucket)} AS p, cohort_id, n, e FROM (
+        SELECT {bucket_start("period", bucket, "$origin")} AS p, cohort_id, n, e FROM (
             SELECT period, cohort_id, count(*) AS n, count(engaged.subject_id) AS e
             FROM exposed LEFT JOIN engaged USING (period, subject_id)
             GROUP BY period, cohort_id
@@ -286,10 +335,10 @@ def cohort_shifts(
     filters = {"service": service, "environment": environment, "flag": flag}
     width = before.duration
     exact = timedelta(microseconds=int(width.total_seconds() * 1_000_000)) == width
-    if before.end == after.start and after.duration == width >= timedelta(minutes=1) and exact:
-        # adjacent windows of equal length: one pass, one bucket each
-        both = TimeWindow(before.start, after.end)
-        periods = engagement_by_cohort(cursor, both, width, **filters)
+    if before.end == after.start and after.duration == width >= _MINUTE and exact:
+        # adjacent windows of equal length: one pass, one period each (from before.start)
+        periods = _live(cursor, TimeWindow(before.start, after.end), width, before.start,
+                        **filters)  # fmt: skip
         sides = {
             name: {p.cohort: (p.engaged, p.exposed) for p in periods if p.period == window.start}
             for name, window in (("before", before), ("after", after))
@@ -297,8 +346,8 @@ def cohort_shifts(
     else:
         sides = {}
         for name, window in (("before", before), ("after", after)):
-            periods = engagement_by_cohort(cursor, window, window.duration, **filters)
-            sides[name] = {p.cohort: (p.engaged, p.exposed) for p in periods}
+            counts = engagement_in(cursor, window, **filters)
+            sides[name] = {c: (e, n) for c, (n, e) in counts.items()}
     shifts = []
     for cohort in sorted(set(sides["before"]) | set(sides["after"])):
         e1, n1 = sides["before"].get(cohort, (0, 0))

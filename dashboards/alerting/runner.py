@@ -1,8 +1,9 @@
 """The periodic work of `flaglens serve`, in one thread on one interval.
 
 Each round evaluates the alert rules, delivers pending notifications, then records the facts
-of changes whose windows have closed (:func:`analytics.impact_facts.refresh`), which the
-dashboards' change impact reads instead of querying them again.
+of changes whose windows have closed (:func:`analytics.impact_facts.refresh`) and the cohort
+engagement of closed periods (:func:`analytics.cohort_periods.refresh`), which the dashboards
+read instead of querying them again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from analytics import impact_facts
+from analytics import cohort_periods, impact_facts
 from analytics.governance import load_rules
 from analytics.slo import load_slos
 from contracts.signing import KeyRing
@@ -46,7 +47,7 @@ def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
 
 
 class AlertRunner:
-    """Evaluate, deliver, then record closed change facts, every ``interval`` until stopped."""
+    """Evaluate, deliver, then record what has closed, every ``interval`` until stopped."""
 
     def __init__(
         self,
@@ -72,9 +73,13 @@ class AlertRunner:
         url = self.evaluator.config.receiver.url
         if url:
             deliver_pending(self._cursor_factory, url, client=self._client)
-        recorded = impact_facts.refresh(self._cursor_factory(), datetime.now(UTC))
+        now = datetime.now(UTC)
+        recorded = impact_facts.refresh(self._cursor_factory(), now)
         if recorded:
             log.info("recorded the facts of %d closed changes", recorded)
+        periods = cohort_periods.refresh(self._cursor_factory(), now)
+        if periods:
+            log.info("recorded the cohort engagement of %d closed periods", periods)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
