@@ -13,7 +13,11 @@ Change impact reads the facts `flaglens serve` records for closed changes (see
 ``analytics/impact_facts.py``), so it is timed three ways: with nothing recorded (what the
 dashboards pay for changes whose windows are still open), the background step recording all
 of them (what a first refresh after start-up pays, off the page's path), and with everything
-recorded (the page load). The refresh's "now" is a day after the data ends.
+recorded (the page load). The refresh's "now" is a day after the data ends. Cohort
+engagement per 6 h likewise: counted live with no period recorded, the recording of every
+closed period of every recorded width, a refresh with nothing new, and the page load reading
+the records (a window on the 6 h grid, and one off it, whose two partial periods are counted
+live).
 
     .venv/bin/python benchmarks/analytics.py                      # 10M decisions (~2 GB file)
     .venv/bin/python benchmarks/analytics.py --decisions 1000000  # a quick look
@@ -36,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from analytics import (  # noqa: E402
     budgets,
+    cohort_periods,
     cohorts,
     contract_health,
     governance,
@@ -159,6 +164,8 @@ def queries(store: Store) -> dict[str, Callable[[], Any]]:
         return lambda: fn(store.cursor(), *args, **kwargs)
 
     three_hours = 3 * hour
+    # a 7-day window starting 3.5 h into a 6 h period: its first and last periods are partial
+    off_grid = TimeWindow(START + 3.5 * hour, END - 2.5 * hour)
     return {
         "overview: decision volume (total)": run(volume.decision_volume, week),
         "overview: decision volume per hour": run(volume.decision_volume, week, hour),
@@ -172,7 +179,21 @@ def queries(store: Store) -> dict[str, Callable[[], Any]]:
         "latency: per variant (decisions join), 24h": run(
             latency.latency_percentiles, day, by=("service", "variant")
         ),
-        "cohorts: engagement per cohort per 6h": run(cohorts.engagement_by_cohort, week, six_hours),
+        "cohorts: engagement per 6h, none recorded": lambda: (
+            forget_periods(store),
+            cohorts.engagement_by_cohort(store.cursor(), week, six_hours),
+        ),
+        "serve (background): record cohort periods": lambda: (
+            forget_periods(store),
+            cohort_periods.refresh(store.cursor(), REFRESH_AT),
+        ),
+        "serve (background): cohort refresh, nothing new": run(cohort_periods.refresh, REFRESH_AT),
+        "cohorts: engagement per 6h, 7d (recorded)": run(
+            cohorts.engagement_by_cohort, week, six_hours
+        ),
+        "cohorts: per 6h, off the 6h grid (edges live)": run(
+            cohorts.engagement_by_cohort, off_grid, six_hours
+        ),
         "changes: engagement (1 service, per 3h)": run(
             cohorts.engagement_by_cohort, week, three_hours, service="checkout", environment="prod"
         ),
@@ -208,6 +229,11 @@ def forget_facts(store: Store) -> None:
     cursor = store.cursor()
     cursor.execute("DELETE FROM impact_facts")
     cursor.execute("DELETE FROM impact_windows")
+
+
+def forget_periods(store: Store) -> None:
+    """Drop every recorded cohort period (not timed on its own: a few milliseconds)."""
+    store.cursor().execute("DELETE FROM cohort_periods; DELETE FROM cohort_periods_span")
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> float:
