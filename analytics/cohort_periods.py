@@ -17,10 +17,12 @@ Subjects are told apart by ``hash(subject_id)``, as the live per-subject masks d
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from analytics.impact_facts import LATE_DATA_GRACE, closed_until
+from analytics.impact_facts import LATE_DATA_GRACE, closed_until, register
 from analytics.queries.windows import TimeWindow
 
 # the widths the Cohorts page picks for ranges up to about 40 days (dashboards.state.bucket_for)
@@ -80,43 +82,79 @@ def read(
     return [(p, c, int(n), int(e)) for p, c, n, e in rows], TimeWindow(start, end)
 
 
-def _record(
-    cursor: duckdb.DuckDBPyConnection, width: timedelta, start: datetime, end: datetime
-) -> None:
-    """Count and insert every period of ``width`` in ``[start, end)`` (both aligned)."""
-    micros = width // _US
-    cursor.execute(
+_HOUR_US, _DAY_US = 3_600_000_000, 86_400_000_000
+
+
+def _count(
+    cursor: duckdb.DuckDBPyConnection, todo: list[tuple[timedelta, datetime, datetime]]
+) -> dict[str, tuple[list[Any], Any]]:
+    """The rows of ``cohort_periods`` for every period of ``width`` in ``[start, end)``.
+
+    One pass for every width: per UTC day, environment (and all of them), cohort and subject,
+    a 24-bit mask of the hours it was exposed in, and per day, environment and subject the
+    hours it engaged in. A subject is exposed in a period when its mask has an hour of the
+    period, and engaged when its engagement mask has one too (every recorded width is whole
+    hours dividing a day). Subjects with the same pair of masks are counted together first:
+    far fewer pairs than subjects go through the per-period counts.
+    """
+    slots = [
+        (width, j, ((1 << hours) - 1) << (j * hours))
+        for width in sorted({w for w, _, _ in todo})
+        for hours in [width // timedelta(hours=1)]
+        for j in range(24 // hours)
+    ]
+    counts = ", ".join(
+        f"coalesce(sum(c) FILTER (WHERE m & {bits} != 0), 0) AS n{i}, "
+        f"coalesce(sum(c) FILTER (WHERE m & {bits} != 0 AND g & {bits} != 0), 0) AS e{i}"
+        for i, (_, _, bits) in enumerate(slots)
+    )
+    hour_bit = f"1::UINTEGER << ((epoch_us(time) // {_HOUR_US}) % 24)::UINTEGER"
+    table = cursor.execute(
         f"""
-        INSERT INTO cohort_periods
-        WITH exposed AS MATERIALIZED (
-            SELECT DISTINCT epoch_us(time) // {micros} AS k, environment, cohort_id,
-                   hash(subject_id) AS s
+        WITH exposed AS (
+            SELECT epoch_us(time) // {_DAY_US} AS d, environment, cohort_id,
+                   hash(subject_id) AS s, bit_or({hour_bit}) AS m
             FROM decisions
-            WHERE time >= $start AND time < $end AND subject_id IS NOT NULL
+            WHERE time >= $lo AND time < $hi AND subject_id IS NOT NULL
               AND cohort_id IS NOT NULL
-        ), engaged AS MATERIALIZED (
-            SELECT DISTINCT epoch_us(time) // {micros} AS k, environment, hash(subject_id) AS s
-            FROM engagement WHERE time >= $start AND time < $end
-        ), each_env AS (
-            SELECT k, environment, cohort_id, count(*) AS n, count(engaged.s) AS e
-            FROM exposed LEFT JOIN engaged USING (k, environment, s)
-            GROUP BY ALL
-        ), all_exposed AS (
-            SELECT DISTINCT k, cohort_id, s FROM exposed
-        ), all_engaged AS (
-            SELECT DISTINCT k, s FROM engaged
-        ), all_envs AS (
-            SELECT k, NULL::VARCHAR AS environment, cohort_id, count(*) AS n,
-                   count(all_engaged.s) AS e
-            FROM all_exposed LEFT JOIN all_engaged USING (k, s)
+            GROUP BY GROUPING SETS ((d, environment, cohort_id, s), (d, cohort_id, s))
+        ), engaged AS (
+            SELECT epoch_us(time) // {_DAY_US} AS d, environment, hash(subject_id) AS s,
+                   bit_or({hour_bit}) AS g
+            FROM engagement WHERE time >= $lo AND time < $hi
+            GROUP BY GROUPING SETS ((d, environment, s), (d, s))
+        ), masks AS (
+            SELECT exposed.d, exposed.environment, cohort_id, m, coalesce(g, 0) AS g,
+                   count(*) AS c
+            FROM exposed LEFT JOIN engaged
+              ON exposed.d = engaged.d AND exposed.s = engaged.s
+             AND exposed.environment IS NOT DISTINCT FROM engaged.environment
             GROUP BY ALL
         )
-        SELECT {int(width.total_seconds())}, make_timestamp(k * {micros})::TIMESTAMPTZ,
-               environment, cohort_id, n, e
-        FROM (SELECT * FROM each_env UNION ALL SELECT * FROM all_envs)
+        SELECT d, environment, cohort_id, {counts} FROM masks GROUP BY ALL
         """,  # noqa: S608 - built from numbers
-        {"start": start, "end": end},
-    )
+        {"lo": min(start for _, start, _ in todo), "hi": max(end for _, _, end in todo)},
+    ).to_arrow_table()
+    rows: dict[str, list[Any]] = {"width_s": [], "period_start": [], "environment": [],
+                                  "cohort": [], "exposed": [], "engaged": []}  # fmt: skip
+    columns = {name: table[name].to_pylist() for name in table.column_names}
+    for r, day in enumerate(columns["d"]):
+        for i, (width, j, _) in enumerate(slots):
+            exposed = columns[f"n{i}"][r]
+            at = EPOCH + day * timedelta(days=1) + j * width
+            if exposed and any(w == width and a <= at < b for w, a, b in todo):
+                values = (int(width.total_seconds()), at, columns["environment"][r],
+                          columns["cohort_id"][r], exposed, columns[f"e{i}"][r])  # fmt: skip
+                for name, value in zip(rows, values, strict=True):
+                    rows[name].append(value)
+    return {
+        "width_s": (rows["width_s"], pa.int32()),
+        "period_start": (rows["period_start"], pa.timestamp("us", tz="UTC")),
+        "environment": (rows["environment"], pa.string()),
+        "cohort": (rows["cohort"], pa.string()),
+        "exposed": (rows["exposed"], pa.int64()),
+        "engaged": (rows["engaged"], pa.int64()),
+    }
 
 
 def refresh(
@@ -126,49 +164,53 @@ def refresh(
 
     Returns how many periods were recorded (over all widths). The span recorded per width
     grows at its end as periods close, and at its start when older data has arrived (a
-    backfill, once it is closed too).
+    backfill, once it is closed too). Earlier and later periods are counted in separate passes.
     """
     until = closed_until(cursor, now, grace=grace)
     row = cursor.execute("SELECT min(time) FROM decisions").fetchone()
     first: datetime | None = row[0] if row else None
     if first is None:
         return 0
-    recorded = 0
+    earlier: list[tuple[timedelta, datetime, datetime]] = []
+    later: list[tuple[timedelta, datetime, datetime]] = []
+    spans: dict[timedelta, tuple[datetime, datetime]] = {}
     for width in RECORDED_WIDTHS:
         lo, hi = floor_to(first, width), floor_to(until, width)
         span = recorded_span(cursor, width)
+        todo = []
         if span is None:
-            todo = [(lo, hi)] if lo < hi else []
+            todo = [(width, lo, hi)] if lo < hi else []
+            later += todo
         else:
-            todo = []
             if lo < span[0] <= hi:
-                todo.append((lo, span[0]))
+                todo.append((width, lo, span[0]))
+                earlier.append(todo[-1])
             if span[1] < hi:
-                todo.append((span[1], hi))
-        if not todo:
-            continue
-        ends = [*(span or ()), *(t for pair in todo for t in pair)]
-        new_span = (min(ends), max(ends))
-        cursor.execute("BEGIN TRANSACTION")
-        try:
-            for start, end in todo:
-                _record(cursor, width, start, end)
-                recorded += (end - start) // width
-            cursor.execute(
-                "DELETE FROM cohort_periods_span WHERE width_s = $w",
-                {"w": int(width.total_seconds())},
-            )
+                todo.append((width, span[1], hi))
+                later.append(todo[-1])
+        if todo:
+            ends = [*(span or ()), *(t for _, a, b in todo for t in (a, b))]
+            spans[width] = (min(ends), max(ends))
+    if not spans:
+        return 0
+    found = [_count(cursor, part) for part in (earlier, later) if part]
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        for n, columns in enumerate(found):
+            register(cursor, f"_cohort_periods_{n}", columns)
+            cursor.execute(f"INSERT INTO cohort_periods BY NAME SELECT * FROM _cohort_periods_{n}")  # noqa: S608
+        for width, (start, end) in spans.items():
+            w = int(width.total_seconds())
+            cursor.execute("DELETE FROM cohort_periods_span WHERE width_s = $w", {"w": w})
             cursor.execute(
                 "INSERT INTO cohort_periods_span VALUES ($w, $start, $end, $now)",
-                {
-                    "w": int(width.total_seconds()),
-                    "start": new_span[0],
-                    "end": new_span[1],
-                    "now": now,
-                },
+                {"w": w, "start": start, "end": end, "now": now},
             )
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-    return recorded
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    finally:
+        for n in range(len(found)):
+            cursor.unregister(f"_cohort_periods_{n}")
+    return sum((b - a) // w for w, a, b in earlier + later)
