@@ -6,7 +6,7 @@ Like a recording rule: once a period has closed (the rule of
 ``cohort_periods``, per width of :data:`RECORDED_WIDTHS`, period, environment and cohort, plus
 the same for all environments together (distinct subjects do not add up over environments).
 ``cohort_periods_span`` holds, per width, the contiguous span of periods recorded so far; a
-refresh records only the closed periods outside it, so with nothing new it costs two small
+refresh records only the closed periods outside it, so with nothing new it costs a few small
 queries. :func:`read` gives :func:`analytics.cohorts.engagement_by_cohort` the recorded periods
 lying wholly inside a window; the rest it counts live. Data arriving for a period after it was
 recorded is not counted in it.
@@ -88,7 +88,7 @@ _HOUR_US, _DAY_US = 3_600_000_000, 86_400_000_000
 def _count(
     cursor: duckdb.DuckDBPyConnection, todo: list[tuple[timedelta, datetime, datetime]]
 ) -> dict[str, tuple[list[Any], Any]]:
-    """The rows of ``cohort_periods`` for every period of ``width`` in ``[start, end)``.
+    """The ``cohort_periods`` rows of the periods of each ``(width, start, end)`` in ``todo``.
 
     One pass for every width: per UTC day, environment (and all of them), cohort and subject,
     a 24-bit mask of the hours it was exposed in, and per day, environment and subject the
