@@ -1,9 +1,11 @@
 """The periodic work of `flaglens serve`, in one thread on one interval.
 
-Each round evaluates the alert rules, delivers pending notifications, then records the facts
-of changes whose windows have closed (:func:`analytics.impact_facts.refresh`) and the cohort
-engagement of closed periods (:func:`analytics.cohort_periods.refresh`), which the dashboards
-read instead of querying them again.
+Each round evaluates the alert rules and delivers pending notifications (when alert rules are
+on), then records the facts of changes whose windows have closed
+(:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
+(:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
+again. The first round runs as soon as the thread starts, so a large store gets its records
+without waiting one interval.
 """
 
 from __future__ import annotations
@@ -46,33 +48,39 @@ def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
     return config
 
 
-class AlertRunner:
-    """Evaluate, deliver, then record what has closed, every ``interval`` until stopped."""
+class PeriodicRounds:
+    """Evaluate and deliver alerts (``config`` None: no alert rules), then record what has
+    closed, every ``interval`` until stopped."""
 
     def __init__(
         self,
         cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
-        config: AlertConfig,
+        config: AlertConfig | None,
         analytics: Analytics,
         *,
         interval: timedelta,
         dashboards_url: str = "",
     ) -> None:
-        self.evaluator = Evaluator(cursor_factory, config, analytics, dashboards_url=dashboards_url)
+        self.evaluator = (
+            None
+            if config is None
+            else Evaluator(cursor_factory, config, analytics, dashboards_url=dashboards_url)
+        )
         self._cursor_factory = cursor_factory
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=10)
-        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="periodic-rounds", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def run_once(self) -> None:
-        self.evaluator.evaluate()
-        url = self.evaluator.config.receiver.url
-        if url:
-            deliver_pending(self._cursor_factory, url, client=self._client)
+        if self.evaluator is not None:
+            self.evaluator.evaluate()
+            url = self.evaluator.config.receiver.url
+            if url:
+                deliver_pending(self._cursor_factory, url, client=self._client)
         now = datetime.now(UTC)
         recorded = impact_facts.refresh(self._cursor_factory(), now)
         if recorded:
@@ -82,11 +90,13 @@ class AlertRunner:
             log.info("recorded the cohort engagement of %d closed periods", periods)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
             try:
                 self.run_once()
             except duckdb.Error as exc:
-                log.error("alert evaluation failed: %s", exc)
+                log.error("periodic round failed: %s", exc)
+            if self._stop.wait(self._interval):
+                return
 
     def stop(self) -> None:
         self._stop.set()

@@ -228,14 +228,15 @@ def start_dashboards(
     return server
 
 
-def start_alerts(service: IngestService, options: SurfaceOptions, dashboards_url: str) -> Any:
-    """The alert evaluator thread (rules checked now, so a broken file stops start-up)."""
-    from dashboards.alerting.runner import AlertRunner, alert_config, analytics_from_files
+def start_rounds(service: IngestService, options: SurfaceOptions, dashboards_url: str) -> Any:
+    """The periodic rounds: alert rules (checked now, so a broken file stops start-up) and the
+    recording of closed change windows and cohort periods that the dashboards read."""
+    from dashboards.alerting.runner import PeriodicRounds, alert_config, analytics_from_files
 
-    assert options.alert_rules is not None
-    runner = AlertRunner(
+    rules = options.alert_rules
+    runner = PeriodicRounds(
         service.store.cursor,
-        alert_config(options.alert_rules, options.alert_webhook),
+        None if rules is None else alert_config(rules, options.alert_webhook),
         analytics_from_files(options.slo_file, options.governance_file, options.key_file),
         interval=options.alert_interval,
         dashboards_url=dashboards_url,
@@ -292,7 +293,7 @@ def serve(
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     dash_server: BaseWSGIServer | None = None
-    alerts: Any = None
+    rounds: Any = None
     try:
         service.start()
         app = create_app(service)
@@ -311,8 +312,8 @@ def serve(
         if surfaces is not None and surfaces.dashboard_port is not None:
             dash_server = start_dashboards(service, settings.host, surfaces, otlp_url)
             dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
-        if surfaces is not None and surfaces.alert_rules is not None:
-            alerts = start_alerts(service, surfaces, dashboards_url)
+        if surfaces is not None and (surfaces.alert_rules is not None or dashboards_url):
+            rounds = start_rounds(service, surfaces, dashboards_url)
 
         # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
         # own handler; and since uvicorn re-raises the signal once it has shut down, this
@@ -330,8 +331,8 @@ def serve(
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
-        if alerts is not None:
-            alerts.stop()
+        if rounds is not None:
+            rounds.stop()
         if dash_server is not None:
             dash_server.shutdown()
         http_sock.close()
