@@ -277,6 +277,31 @@ def _metric_status(cursor: duckdb.DuckDBPyConnection, slo: SLO, at: datetime) ->
     return _status(slo, at, int(row[0]), int(row[1]), counts)
 
 
+def _span_counts_by_slot(
+    cursor: duckdb.DuckDBPyConnection,
+    starts: list[datetime],
+    services: set[str],
+    at: datetime,
+    aggregates: list[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Server spans of ``services`` from ``starts[0]`` to ``at``, per service, environment and
+    slot k, with ``count(*)`` and any further ``aggregates`` as columns 3, 4, ...
+
+    Each span falls in one slot: the latest start it is at or after (a CASE per row costs far
+    less than a FILTER per start), so "since start j" is the sum over slots j and later.
+    """
+    slot = " ".join(f"WHEN start_time >= $s{j} THEN {j}" for j in reversed(range(len(starts))))
+    extra = "".join(f", {a}" for a in aggregates or ())
+    rows: list[tuple[Any, ...]] = cursor.execute(
+        f"SELECT service_name, environment, CASE {slot} END AS k, count(*){extra} "  # noqa: S608
+        "FROM spans WHERE kind = 'server' AND service_name IN (SELECT unnest($services)) "
+        "AND start_time >= $s0 AND start_time < $at GROUP BY ALL",
+        {f"s{j}": start for j, start in enumerate(starts)}
+        | {"services": sorted(services), "at": at},
+    ).fetchall()
+    return rows
+
+
 def _span_statuses(
     cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: datetime
 ) -> list[BudgetStatus]:
@@ -293,17 +318,8 @@ def _span_statuses(
         | {at - size for size in BURN_WINDOWS.values()}
     )
     predicates = sorted({_bad_predicate(slo) for slo in slos})
-    # each span falls in one slot k: the latest start it is at or after (a CASE per row costs
-    # far less than a FILTER per start and predicate); "since start j" = slots j and later
-    slot = " ".join(f"WHEN start_time >= $s{j} THEN {j}" for j in reversed(range(len(starts))))
-    bad = ", ".join(f"count(*) FILTER (WHERE {p})" for p in predicates)
-    rows = cursor.execute(
-        f"SELECT service_name, environment, CASE {slot} END AS k, count(*), {bad} "  # noqa: S608
-        "FROM spans WHERE kind = 'server' AND service_name IN (SELECT unnest($services)) "
-        "AND start_time >= $s0 AND start_time < $at GROUP BY ALL",
-        {f"s{j}": start for j, start in enumerate(starts)}
-        | {"services": sorted({slo.service for slo in slos}), "at": at},
-    ).fetchall()
+    bad = [f"count(*) FILTER (WHERE {p})" for p in predicates]
+    rows = _span_counts_by_slot(cursor, starts, {slo.service for slo in slos}, at, bad)
 
     def count(slo: SLO, since: datetime, bad: bool) -> int:
         first = starts.index(since)
@@ -343,14 +359,7 @@ def budget_events(cursor: duckdb.DuckDBPyConnection, slos: list[SLO], at: dateti
     totals: dict[int, int] = {}
     if spans:
         starts = sorted({slo.compliance_window(at).start for slo in spans})
-        slot = " ".join(f"WHEN start_time >= $s{j} THEN {j}" for j in reversed(range(len(starts))))
-        rows = cursor.execute(
-            f"SELECT service_name, environment, CASE {slot} END AS k, count(*) "  # noqa: S608
-            "FROM spans WHERE kind = 'server' AND service_name IN (SELECT unnest($services)) "
-            "AND start_time >= $s0 AND start_time < $at GROUP BY ALL",
-            {f"s{j}": start for j, start in enumerate(starts)}
-            | {"services": sorted({slo.service for slo in spans}), "at": at},
-        ).fetchall()
+        rows = _span_counts_by_slot(cursor, starts, {slo.service for slo in spans}, at)
         for i, slo in enumerate(slos):
             if slo.source == "spans":
                 first = starts.index(slo.compliance_window(at).start)
