@@ -59,15 +59,16 @@ def decode_ceiling(template: bytes, seconds: float = 5.0) -> float:
     return done / (time.perf_counter() - start)
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    """RSS of the server and its decode workers together."""
-    total = proc.memory_info().rss
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """RSS of the server and its decode workers together, and of the server process alone."""
+    own = proc.memory_info().rss
+    total = own
     for child in proc.children(recursive=True):
         try:
             total += child.memory_info().rss
         except psutil.NoSuchProcess:
             pass
-    return total
+    return total, own
 
 
 def run_load(
@@ -121,23 +122,26 @@ def main() -> int:
     parser.add_argument(
         "--decode-workers", type=int, help="the server's --decode-workers (default: its own)"
     )
+    parser.add_argument("--memory-limit", help="the server's --memory-limit (default: its own)")
     args = parser.parse_args()
 
     template = build_template()
     ceiling = decode_ceiling(template)
     with tempfile.TemporaryDirectory() as tmp:
-        extra = (
-            () if args.decode_workers is None else ("--decode-workers", str(args.decode_workers))
-        )
+        extra: tuple[str, ...] = ()
+        if args.decode_workers is not None:
+            extra += ("--decode-workers", str(args.decode_workers))
+        if args.memory_limit is not None:
+            extra += ("--memory-limit", args.memory_limit)
         server = start_server(Path(tmp) / "bench.duckdb", *extra)
         proc = psutil.Process(server.process.pid)
-        rss: list[tuple[float, int]] = []
+        rss: list[tuple[float, int, int]] = []
         sampling = threading.Event()
 
         def sample() -> None:
             t0 = time.monotonic()
             while not sampling.is_set():
-                rss.append((time.monotonic() - t0, _tree_rss(proc)))
+                rss.append((time.monotonic() - t0, *_tree_rss(proc)))
                 sampling.wait(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -152,20 +156,23 @@ def main() -> int:
     latencies.sort()
     p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
-    peak = max(r for _, r in rss) / 2**20
-    after_warmup = next((r for t, r in rss if t >= 10), rss[-1][1]) / 2**20
+    peak = max(r for _, r, _ in rss) / 2**20
+    after_warmup = next((r for t, r, _ in rss if t >= 10), rss[-1][1]) / 2**20
+    server_peak = max(own for _, _, own in rss) / 2**20
     rate = accepted / elapsed
     workers = "default" if args.decode_workers is None else args.decode_workers
     print(
         f"requests of {RECORDS_PER_REQUEST} decisions, "
-        f"{args.connections} connections, {elapsed:.0f} s, decode workers: {workers}"
+        f"{args.connections} connections, {elapsed:.0f} s, decode workers: {workers}, "
+        f"memory limit: {args.memory_limit or 'default'}"
     )
     print(f"accepted events/s        {rate:12,.0f}")
     print(f"request latency p50/p99  {p50:8.1f} / {p99:.1f} ms")
     print(f"non-200 answers          {errors:12d}")
     print(
         f"server RSS peak          {peak:10.0f} MiB (with its workers) "
-        f"(at 10 s: {after_warmup:.0f} MiB, end: {rss[-1][1] / 2**20:.0f} MiB)"
+        f"(at 10 s: {after_warmup:.0f} MiB, end: {rss[-1][1] / 2**20:.0f} MiB; "
+        f"server process alone: peak {server_peak:.0f}, end {rss[-1][2] / 2**20:.0f} MiB)"
     )
     print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")
     print(f"ratio accepted/ceiling   {rate / ceiling:12.2f}")

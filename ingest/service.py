@@ -55,7 +55,7 @@ class IngestService:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
         self.registry = load_registry(settings.contracts_dir)
-        self.store = Store.open(settings.db)
+        self.store = Store.open(settings.db, memory_limit=settings.memory_limit)
         self.writer = StoreWriter(
             self.store,
             max_group_rows=settings.writer_max_group_rows,

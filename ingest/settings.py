@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT
 from ingest.limits import Limits
 from ingest.writer import DEFAULT_MAX_GROUP_DELAY, DEFAULT_MAX_GROUP_ROWS, DEFAULT_MAX_PENDING_ROWS
 
@@ -74,6 +75,12 @@ class IngestSettings(BaseSettings):
         _DEFAULTS.max_value_depth,
         description="Deepest nesting of array/kvlist attribute values.",
         gt=0,
+    )
+    memory_limit: str = Field(
+        DEFAULT_MEMORY_LIMIT,
+        description="DuckDB's memory limit for the serving process (writer, dashboards, rounds); "
+        "beyond it DuckDB evicts cached blocks and spills to disk.",
+        pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$",
     )
     decode_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),

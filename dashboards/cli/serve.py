@@ -55,6 +55,7 @@ _FLAG_FIELDS = (
     "max_value_depth",
     "writer_max_pending_rows",
     "decode_workers",
+    "memory_limit",
 )
 
 
@@ -117,6 +118,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-value-depth", type=int, help="deepest nesting of array/kvlist attribute values"
+    )
+    parser.add_argument(
+        "--memory-limit", help="DuckDB's memory limit for the server (default 1GB), e.g. 512MB"
     )
     parser.add_argument(
         "--decode-workers",

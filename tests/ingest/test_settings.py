@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dashboards.cli.main import main
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
 
 
 @pytest.mark.parametrize(
@@ -20,9 +22,12 @@ from dashboards.cli.main import main
          "integer"),
         ([], {"FLAGLENS_MAX_DECOMPRESSED_BYTES": str(2**31)}, "less than or equal to 2147483647"),
         (["--max-value-depth", "0"], {}, "--max-value-depth / FLAGLENS_MAX_VALUE_DEPTH"),
+        (["--memory-limit", "1GB'; CHECKPOINT; --"], {},
+         "--memory-limit / FLAGLENS_MEMORY_LIMIT: String should match pattern"),
+        (["--decode-workers", "-1"], {}, "--decode-workers / FLAGLENS_DECODE_WORKERS"),
     ],
     ids=["negative body limit", "port out of range", "not a number", "past gRPC's limit",
-         "zero depth"],
+         "zero depth", "memory limit not a size", "negative workers"],
 )  # fmt: skip
 def test_bad_setting_is_refused_with_its_flag_and_variable(
     tmp_path, monkeypatch, capsys, flags, env, expected
@@ -33,3 +38,16 @@ def test_bad_setting_is_refused_with_its_flag_and_variable(
     assert main(["serve", "--db", str(db), "--no-dashboards", "--no-alerts", *flags]) == 2
     assert expected in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_memory_limit_reaches_duckdb(tmp_path):
+    service = IngestService(
+        IngestSettings(db=tmp_path / "f.duckdb", memory_limit="256MB", decode_workers=0)
+    )
+    try:
+        (limit,) = service.store.cursor().execute(
+            "SELECT current_setting('memory_limit')"
+        ).fetchone() or ("",)
+    finally:
+        service.close()
+    assert limit in ("244.1 MiB", "256.0 MB"), limit
