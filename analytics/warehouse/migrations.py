@@ -48,8 +48,9 @@ def applied_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply every migration newer than the database's version; returns the versions applied."""
+def migrate(con: duckdb.DuckDBPyConnection, *, up_to: int | None = None) -> list[int]:
+    """Apply every migration newer than the database's version (and, when ``up_to`` is given,
+    not newer than it); returns the versions applied."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
@@ -59,6 +60,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     for migration in available_migrations():
         if migration.version <= current:
             continue
+        if up_to is not None and migration.version > up_to:
+            break
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(migration.sql)

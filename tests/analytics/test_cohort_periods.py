@@ -11,7 +11,7 @@ import pytest
 from analytics import cohort_periods
 from analytics.cohorts import engagement_by_cohort
 from analytics.queries.windows import TimeWindow
-from analytics.warehouse.migrations import available_migrations, migrate
+from analytics.warehouse.migrations import migrate
 from analytics.warehouse.store import Store
 from tests.analytics.helpers import add_decisions, new_store
 from tests.analytics.test_cohort_masks import T0 as MIXED_T0
@@ -177,14 +177,7 @@ def test_a_version_4_store_upgrades_and_records(tmp_path):
     path = tmp_path / "v4.duckdb"
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(
-        "CREATE TABLE schema_migrations "
-        "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-    )
-    for m in available_migrations():
-        if m.version <= 4:
-            con.execute(m.sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [m.version, m.name])
+    assert migrate(con, up_to=4) == [1, 2, 3, 4]
     con.close()
     with Store.open(path) as store:  # migrates
         cursor = store.cursor()

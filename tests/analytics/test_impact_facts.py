@@ -133,16 +133,7 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
 
 def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
-    con.execute(
-        "CREATE TABLE schema_migrations "
-        "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-    )
-    from analytics.warehouse.migrations import available_migrations
-
-    for m in available_migrations():
-        if m.version <= 3:
-            con.execute(m.sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [m.version, m.name])
+    assert migrate(con, up_to=3) == [1, 2, 3]
     assert migrate(con) == [4, 5]
     assert con.execute("SELECT count(*) FROM impact_facts").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM impact_windows").fetchone() == (0,)
