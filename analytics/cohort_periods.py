@@ -22,7 +22,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analytics.impact_facts import LATE_DATA_GRACE, closed_until, register
+from analytics.impact_facts import LATE_DATA_GRACE, closed_until
+from analytics.queries.views import register
 from analytics.queries.windows import TimeWindow
 
 # the widths the Cohorts page picks for ranges up to about 40 days (dashboards.state.bucket_for)

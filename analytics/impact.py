@@ -49,8 +49,8 @@ from analytics.impact_facts import (
     data_bounds,
     gather,
     read_recorded,
-    register,
 )
+from analytics.queries.views import register
 from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO
 from analytics.stats import CORRECTIONS, ProportionTest, ShiftTest, two_proportion

@@ -30,6 +30,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from analytics.queries.views import register
 from analytics.queries.windows import TimeWindow
 from analytics.stats import ShiftTest, location_shift
 
@@ -128,15 +129,18 @@ class WindowFacts:
                 self.after.start, self.after.end)  # fmt: skip
 
 
-def register(
-    cursor: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[list[Any], Any]]
-) -> None:
-    """Register Python column lists, with their Arrow types, as a view named ``name``."""
-    table = pa.table(
-        {key: values for key, (values, _) in columns.items()},
-        schema=pa.schema([(key, kind) for key, (_, kind) in columns.items()]),
+def _edges(
+    facts: list[WindowFacts], names: tuple[str, str, str, str] = ("t0", "t1", "t2", "t3")
+) -> dict[str, tuple[list[Any], Any]]:
+    """The before start, before end, after start and after end of each of ``facts``, as view
+    columns under ``names``."""
+    edges = (
+        [f.before.start for f in facts],
+        [f.before.end for f in facts],
+        [f.after.start for f in facts],
+        [f.after.end for f in facts],
     )
-    cursor.register(name, table)
+    return {name: (values, _TIME) for name, values in zip(names, edges, strict=True)}
 
 
 def gather(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
@@ -166,10 +170,7 @@ def _find_exposures(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts])
             "w": ([f.index for f in facts], pa.int64()),
             "flag": ([f.flag for f in facts], pa.string()),
             "env": ([f.environment for f in facts], pa.string()),
-            "t0": ([f.before.start for f in facts], _TIME),
-            "t1": ([f.before.end for f in facts], _TIME),
-            "t2": ([f.after.start for f in facts], _TIME),
-            "t3": ([f.after.end for f in facts], _TIME),
+            **_edges(facts),
         },
     )
     try:
@@ -224,10 +225,7 @@ def targets(pairs: list[tuple[WindowFacts, str]]) -> dict[str, tuple[list[Any], 
         "w": ([f.index for f, _ in pairs], pa.int64()),
         "service": ([s for _, s in pairs], pa.string()),
         "env": ([f.environment for f, _ in pairs], pa.string()),
-        "t0": ([f.before.start for f, _ in pairs], _TIME),
-        "t1": ([f.before.end for f, _ in pairs], _TIME),
-        "t2": ([f.after.start for f, _ in pairs], _TIME),
-        "t3": ([f.after.end for f, _ in pairs], _TIME),
+        **_edges([f for f, _ in pairs]),
     }
 
 
@@ -425,10 +423,7 @@ def record(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts], now: dat
                 "change_id": (ids, pa.string()),
                 "flag_key": ([f.flag for f in facts], pa.string()),
                 "environment": ([f.environment for f in facts], pa.string()),
-                "before_start": ([f.before.start for f in facts], _TIME),
-                "before_end": ([f.before.end for f in facts], _TIME),
-                "after_start": ([f.after.start for f in facts], _TIME),
-                "after_end": ([f.after.end for f in facts], _TIME),
+                **_edges(facts, ("before_start", "before_end", "after_start", "after_end")),
             },
         )
         cursor.execute(
