@@ -1,6 +1,15 @@
-"""The request bodies the benchmarks send: OTLP protobuf made by the OpenTelemetry SDK itself."""
+"""The request bodies the benchmarks send: OTLP protobuf made by the OpenTelemetry SDK itself.
+
+The SDK encodes one template; each request patches it instead of encoding again, so the load
+generator costs little CPU: the decision ids' placeholder becomes the request's number, and a
+sentinel timestamp (time_unix_nano and observed_time_unix_nano, fixed64 fields, so its 8
+little-endian bytes appear verbatim) becomes the current time. Every request thus carries
+current event times, as a live exporter's would, rather than the template's one instant.
+"""
 
 from __future__ import annotations
+
+import time
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.sdk._logs import LoggerProvider
@@ -9,10 +18,14 @@ from opentelemetry.sdk.resources import Resource
 
 RECORDS_PER_REQUEST = 512
 _PLACEHOLDER = b"Q" * 16
+# an instant in 2042 whose bytes (fe ed fa ce de ad be 1f) occur nowhere else in the template
+_SENTINEL_NS = int.from_bytes(b"\xfe\xed\xfa\xce\xde\xad\xbe\x1f", "little")
+_SENTINEL = _SENTINEL_NS.to_bytes(8, "little")
 
 
 def build_template() -> bytes:
-    """One encoded ExportLogsServiceRequest whose decision ids all start with the placeholder."""
+    """One encoded ExportLogsServiceRequest whose decision ids all start with the placeholder
+    and whose records are all stamped with the sentinel time."""
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider(
         resource=Resource.create(
@@ -42,10 +55,20 @@ def build_template() -> bytes:
             attributes["user.roles"] = ("member",)
         elif module == "cost":
             attributes["cost.center"] = "cc-42"
-        logger.emit(event_name="feature_flag.evaluation", attributes=attributes)
+        logger.emit(
+            event_name="feature_flag.evaluation",
+            attributes=attributes,
+            timestamp=_SENTINEL_NS,
+            observed_timestamp=_SENTINEL_NS,
+        )
     provider.shutdown()
-    return bytes(encode_logs(exporter.get_finished_logs()).SerializeToString())
+    body = bytes(encode_logs(exporter.get_finished_logs()).SerializeToString())
+    if body.count(_SENTINEL) != 2 * RECORDS_PER_REQUEST:
+        raise RuntimeError("the sentinel time is not where request_body would patch it")
+    return body
 
 
 def request_body(template: bytes, n: int) -> bytes:
-    return template.replace(_PLACEHOLDER, f"{n:016x}".encode())
+    """Request number ``n``: unique decision ids, every record stamped with the current time."""
+    now = time.time_ns().to_bytes(8, "little")
+    return template.replace(_PLACEHOLDER, f"{n:016x}".encode()).replace(_SENTINEL, now)
