@@ -1,10 +1,11 @@
 """Ingest throughput: a load process sends OTLP/HTTP protobuf to a real `flaglens serve`.
 
-Each request carries 512 feature_flag.evaluation log records with unique decision ids (ids are
-patched into one pre-encoded template, so the load generator costs little CPU). Reports accepted
-events/s, request latency p50/p99, the server's peak RSS (sampled every 0.5 s, with the RSS after
-the first 10 s so growth shows), and in the same run the ceiling: decode + canonical mapping +
-contract check alone, in this process, on the same bodies.
+Each request carries 512 feature_flag.evaluation log records with unique decision ids, stamped
+with the current time (both are patched into one pre-encoded template, so the load generator
+costs little CPU; see payloads.py). Reports accepted events/s, request latency p50/p99, the
+server's peak RSS (sampled every 0.5 s, with the RSS after the first 10 s so growth shows), and
+in the same run the ceiling: decode + canonical mapping + contract check alone, in this process,
+on the same bodies.
 
     .venv/bin/python benchmarks/ingest.py --seconds 60 --connections 8
     .venv/bin/python benchmarks/ingest.py --seconds 300      # the 5-minute memory check
