@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from contracts import Registry, Violation, normalize_legacy
 from ingest.auth import Grant
-from ingest.decode import CanonicalRecord, canonical_logs, canonical_traces, decode_request
+from ingest.decode import CanonicalRecord, canonical_traces, decode_logs, decode_request
 from ingest.decode.metrics import canonical_metrics
 from ingest.limits import Limits
 from ingest.rows import RequestRows
@@ -117,20 +117,27 @@ class IngestPipeline:
         Raises:
             IngestError: the request as a whole cannot be used (bad body, too large, ...).
         """
-        message = decode_request(
-            meta.signal,
-            body,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            limits=self.limits,
-        )
         rows = RequestRows(meta.request_id)
         if meta.signal == "logs":
-            received, rejections, services = self._logs(message, rows, meta.grant)
-        elif meta.signal == "traces":
-            received, rejections, services = self._traces(message, rows, meta.grant)
+            items = decode_logs(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                limits=self.limits,
+            )
+            received, rejections, services = self._logs(items, rows, meta.grant)
         else:
-            received, rejections, services = self._metrics(message, rows, meta.grant)
+            message = decode_request(
+                meta.signal,
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                limits=self.limits,
+            )
+            if meta.signal == "traces":
+                received, rejections, services = self._traces(message, rows, meta.grant)
+            else:
+                received, rejections, services = self._metrics(message, rows, meta.grant)
         error_message = rejections.message(received)
         ledger = LedgerEntry(
             request_id=meta.request_id,
@@ -169,20 +176,23 @@ class IngestPipeline:
         return results
 
     def _logs(
-        self, request: Any, rows: RequestRows, grant: Grant | None
+        self, items: list[CanonicalRecord], rows: RequestRows, grant: Grant | None
     ) -> tuple[int, _Rejections, set[str]]:
-        items = canonical_logs(request, self.limits)
         rejections = _Rejections("log record")
         services: set[str] = set()
-        for index, (item, (contract, version, errors, renamed)) in enumerate(
-            zip(items, self._check(items), strict=True)
-        ):
+        check = self.registry.check
+        for index, item in enumerate(items):  # the hot loop: one pass per record
             record = item.record
+            renamed = normalize_legacy(record)
+            verdict = check(record)
             service = record.get("service.name")
             if isinstance(service, str):
                 services.add(service)
+            errors = _limit_errors(item.limit_violations)
+            errors.extend(_violation_dict(v) for v in verdict.violations)
             if grant is not None and not grant.allows(service):
                 errors = [_not_allowed(grant, service), *errors]
+            contract, version = verdict.contract_id, verdict.contract_version
             if not errors and contract is not None and version is not None:
                 if rows.add_event(
                     record, contract_id=contract, contract_version=version, renamed=renamed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ingest.decode import _logs_pb
 from ingest.decode.canonical import CanonicalRecord, SpanRow, canonical_logs, canonical_traces
 from ingest.decode.compression import decompress
 from ingest.decode.otlp_json import decode_json
@@ -40,6 +41,36 @@ def decode_request(
     return decoder(signal, decompress(body, content_encoding, limits))
 
 
+def decode_logs(
+    body: bytes, *, content_type: str, content_encoding: str | None, limits: Limits
+) -> list[CanonicalRecord]:
+    """Decompress and parse an ExportLogsServiceRequest body straight to canonical records.
+
+    Protobuf bodies go through the compiled decoder (:mod:`ingest.decode._logs_pb`); when it
+    declines (a malformed body, a record over a limit, a rare protobuf feature), or for JSON,
+    the body is parsed into a message and converted by :func:`canonical_logs`, which gives the
+    exact error or per-record problem.
+
+    Raises:
+        UnsupportedMediaType, UnsupportedEncoding, PayloadTooLarge, MalformedRequest.
+    """
+    decoder = DECODERS.get(media_type(content_type))
+    if decoder is None:
+        raise UnsupportedMediaType(content_type or None, SUPPORTED_MEDIA_TYPES)
+    raw = decompress(body, content_encoding, limits)
+    if decoder is decode_protobuf:
+        records = _logs_pb.canonical_logs(
+            raw,
+            limits.max_records_per_request,
+            limits.max_attributes_per_record,
+            limits.max_attribute_value_bytes,
+            limits.max_value_depth,
+        )
+        if records is not None:
+            return [CanonicalRecord(record) for record in records]
+    return canonical_logs(decoder("logs", raw), limits)
+
+
 __all__ = [
     "DECODERS",
     "SUPPORTED_MEDIA_TYPES",
@@ -47,6 +78,7 @@ __all__ = [
     "SpanRow",
     "canonical_logs",
     "canonical_traces",
+    "decode_logs",
     "decode_request",
     "encode_export_response",
     "encode_status",

@@ -1,0 +1,12 @@
+"""Only the compiled part of flaglens; everything else is declared in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        # OTLP/protobuf logs → canonical records (see the file's header)
+        Extension(
+            "ingest.decode._logs_pb", ["ingest/decode/_logs_pb.c"], extra_compile_args=["-O2"]
+        ),
+    ]
+)
