@@ -161,6 +161,9 @@ class Registry:
             else:
                 self._modules[newest.policy_module] = name
         self._uncontracted = Verdict(None, None)
+        # (event_name, policy.module, contract.version) → where such records go; bounded, since
+        # the values come from senders
+        self._routes: dict[tuple[str | None, ...], Contract | Verdict] = {}
 
     @property
     def contracts(self) -> list[Contract]:
@@ -193,6 +196,21 @@ class Registry:
 
     def check(self, record: Mapping[str, Any]) -> Verdict:
         """The contract for a record and what the record breaks of it."""
+        route = (
+            record.get("event_name"),
+            record.get("policy.module"),
+            record.get(VERSION_ATTRIBUTE),
+        )
+        cacheable = _cacheable(route)
+        target = self._routes.get(route) if cacheable else None
+        if target is None:
+            target = self._route(record)
+            if cacheable and len(self._routes) < _ROUTE_CACHE_SIZE:
+                self._routes[route] = target
+        return target.check(record) if isinstance(target, Contract) else target
+
+    def _route(self, record: Mapping[str, Any]) -> Contract | Verdict:
+        """The contract a record is checked against, or the verdict when there is none."""
         name = self._contract_name(record)
         if name is None:
             if self.unmapped == "accept":
@@ -213,15 +231,22 @@ class Registry:
             )
         pinned = record.get(VERSION_ATTRIBUTE)
         try:
-            contract = self.get(name, None if pinned is None else str(pinned))
+            return self.get(name, None if pinned is None else str(pinned))
         except UnknownContract as exc:
             return Verdict(name, None, (Violation(name, None, f"/{VERSION_ATTRIBUTE}", str(exc)),))
-        return contract.check(record)
 
     def check_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Verdict]:
         """Check many records; the hot path of ingestion."""
         check = self.check
         return [check(record) for record in records]
+
+
+_ROUTE_CACHE_SIZE = 4096
+
+
+def _cacheable(route: tuple[Any, ...]) -> bool:
+    """Only strings and None make a route key (1, 1.0 and True are equal as dict keys)."""
+    return all(value is None or type(value) is str for value in route)
 
 
 def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject") -> Registry:

@@ -76,6 +76,16 @@ _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+# the above and the key column: every column taken from a canonical string field
+_STRING_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    table: (*fields, *((_KEY_FIELDS[table],) if table in _KEY_FIELDS else ()))
+    for table, fields in _STRING_FIELDS.items()
+}
+_RECORD_STRUCTS: Mapping[str, pa.DataType] = {
+    table: pa.struct([(field, pa.string()) for _, field in fields])
+    for table, fields in _STRING_COLUMNS.items()
+}
+
 
 def json_text(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is."""
@@ -94,6 +104,20 @@ def _strings(values: list[Any]) -> pa.Array:
         return pa.array(values, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a number, bool, list or map among them
         return pa.array([_str_or_none(v) for v in values], pa.string())
+
+
+def _string_columns(table: str, records: list[Mapping[str, Any]]) -> dict[str, pa.Array]:
+    """A table's string columns, read from the records in one pass by Arrow itself.
+
+    That pass takes strings only; when a field holds another JSON value somewhere (a number as
+    ``feature_flag.version``, say), the columns are built one by one with :func:`_strings`.
+    """
+    fields = _STRING_COLUMNS[table]
+    try:
+        arrays = pa.array(records, type=_RECORD_STRUCTS[table]).flatten()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        arrays = [_strings([r.get(field) for r in records]) for _, field in fields]
+    return {column: array for (column, _), array in zip(fields, arrays, strict=True)}
 
 
 def _micros(nanos: Any) -> int | None:
@@ -134,11 +158,7 @@ class _EventColumns:
             "contract_version": self.versions,
             "request_id": [request_id] * len(records),
         }
-        for column, field in _STRING_FIELDS[self.table]:
-            columns[column] = _strings([r.get(field) for r in records])
-        if self.table in _KEY_FIELDS:
-            column, field = _KEY_FIELDS[self.table]
-            columns[column] = _strings([r.get(field) for r in records])
+        columns.update(_string_columns(self.table, records))
         if self.table == "decisions":
             columns["renamed_attributes"] = self.renamed
             columns["observed_time"] = [_micros(r.get("observed_time_unix_nano")) for r in records]
