@@ -3,8 +3,8 @@
 Each request carries 512 feature_flag.evaluation log records with unique decision ids, stamped
 with the current time (both are patched into one pre-encoded template, so the load generator
 costs little CPU; see payloads.py). Reports accepted events/s, request latency p50/p99, the
-server's peak RSS (sampled every 0.5 s, with the RSS after the first 10 s so growth shows), and
-in the same run the ceiling: decode + canonical mapping + contract check alone, in this process,
+server's peak RSS (sampled every 0.5 s, with the RSS after the first 10 s and the peak of each
+fifth of the run, so growth shows), and in the same run the ceiling: decode + canonical mapping + contract check alone, in this process,
 on the same bodies.
 
     .venv/bin/python benchmarks/ingest.py --seconds 60 --connections 8
@@ -172,6 +172,15 @@ def main() -> int:
         f"server RSS peak          {peak:10.0f} MiB (with its workers) "
         f"(at 10 s: {after_warmup:.0f} MiB, end: {rss[-1][1] / 2**20:.0f} MiB; "
         f"server process alone: peak {server_peak:.0f}, end {rss[-1][2] / 2**20:.0f} MiB)"
+    )
+    fifths = [
+        max((r for t, r, _ in rss if i * elapsed / 5 <= t < (i + 1) * elapsed / 5), default=0)
+        for i in range(5)
+    ]
+    print(
+        "RSS by fifth of the run     "
+        + " / ".join(f"{r / 2**20:.0f}" for r in fifths)
+        + " MiB (peak of each, with workers: flat once the first fifth has warmed up)"
     )
     print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")
     print(f"ratio accepted/ceiling   {rate / ceiling:12.2f}")
