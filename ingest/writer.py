@@ -8,8 +8,10 @@ after COMMIT returned, so an exporter is acknowledged only for committed records
 
 Duplicate deliveries (an exporter retrying after a timeout) are dropped inside the transaction:
 the keys of the incoming rows are looked up among stored rows whose event time lies in the
-incoming rows' time range (cheap, because DuckDB skips row groups by their min/max), and among
-the group itself. The count of dropped rows is reported per request.
+incoming rows' time range, and among the group itself. The count of dropped rows is reported per
+request. The writer remembers the keys it committed lately (:class:`RecentKeys`), which answers
+the lookup for live traffic without a query; older time ranges are looked up in the database
+(cheap, because DuckDB skips row groups by their min/max).
 
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
@@ -52,6 +54,10 @@ DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "spans": (("trace_id", "span_id"), "start_time"),
     "metric_points": (("point_id",), "time"),
 }
+# keys per table that RecentKeys holds (~140 bytes each): seconds of live traffic
+DEFAULT_RECENT_KEYS = 2 * DEFAULT_MAX_GROUP_ROWS
+_BUCKET_US = 1_000_000  # RecentKeys forgets one second of event time at a time
+_NO_TIME = -(2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +162,64 @@ class WriterStats:
 _Pending = tuple[WriteBatch, "Future[WriteResult]"]
 
 
+class RecentKeys:
+    """One table's keys stored with an event time at or after ``floor`` (µs), with those times.
+
+    It holds all of them: it starts with its floor above the newest stored time, it is given
+    every committed row, and when it holds more than ``capacity`` keys it forgets the oldest
+    second of event time and raises the floor past it. So for a time range starting at or above
+    the floor it answers what the database would; below it, the database is asked.
+    """
+
+    def __init__(self, newest_stored: int, capacity: int = DEFAULT_RECENT_KEYS) -> None:
+        self.capacity = capacity
+        self.newest = newest_stored  # no stored row is newer (nor any row that may be)
+        self.floor = newest_stored + 1
+        self.size = 0
+        self._buckets: dict[int, dict[str, int]] = {}  # second → key → event time
+
+    def stored(self, keys: set[str], low: int, high: int) -> set[str]:
+        """Which of ``keys`` are stored with an event time in [low, high]; needs low >= floor."""
+        found: set[str] = set()
+        for second, times in self._buckets.items():
+            if second * _BUCKET_US > high or (second + 1) * _BUCKET_US <= low:
+                continue
+            for key in times.keys() & keys:
+                if low <= times[key] <= high:
+                    found.add(key)
+        return found
+
+    def add(self, keys: Sequence[str], times: Sequence[int]) -> None:
+        """Remember committed rows (``times`` in µs, one per key)."""
+        if not keys:
+            return
+        low, high = min(times), max(times)
+        self.newest = max(self.newest, high)
+        if low // _BUCKET_US == high // _BUCKET_US and low >= self.floor:
+            bucket = self._buckets.setdefault(low // _BUCKET_US, {})
+            before = len(bucket)
+            bucket.update(zip(keys, times, strict=True))
+            self.size += len(bucket) - before
+        else:
+            for key, time_us in zip(keys, times, strict=True):
+                if time_us >= self.floor:  # older ones are the database's to answer
+                    bucket = self._buckets.setdefault(time_us // _BUCKET_US, {})
+                    self.size -= len(bucket)
+                    bucket[key] = time_us
+                    self.size += len(bucket)
+        while self.size > self.capacity:
+            second = min(self._buckets)
+            self.size -= len(self._buckets.pop(second))
+            self.floor = max(self.floor, (second + 1) * _BUCKET_US)
+
+    def forget(self, newest: int) -> None:
+        """Forget everything: rows up to ``newest`` may or may not have been committed."""
+        self.newest = max(self.newest, newest)
+        self.floor = self.newest + 1
+        self._buckets.clear()
+        self.size = 0
+
+
 class StoreWriter:
     """Owns the database's one write cursor and commits requests in groups."""
 
@@ -167,6 +231,7 @@ class StoreWriter:
         max_group_delay: float = DEFAULT_MAX_GROUP_DELAY,
         max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         commit_delay: float = 0.0,
+        recent_keys: int = DEFAULT_RECENT_KEYS,
     ) -> None:
         self.store = store
         self.commit_delay = commit_delay  # slows every commit: for showing backpressure only
@@ -176,6 +241,10 @@ class StoreWriter:
         self._cursor = store.cursor()
         row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
         self._request_ids = itertools.count((int(row[0]) if row else 0) + 1)
+        self._recent = {
+            table: RecentKeys(self._newest_stored(table, time_column), recent_keys)
+            for table, (_, time_column) in DEDUPE_KEYS.items()
+        }
         self._ids_lock = threading.Lock()
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
@@ -184,6 +253,11 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._stats = WriterStats()
         self._commit_seconds_total = 0.0
+
+    def _newest_stored(self, table: str, time_column: str) -> int:
+        query = f'SELECT epoch_us(max({time_column})) FROM "{table}"'  # noqa: S608 - constants
+        row = self._cursor.execute(query).fetchone()
+        return _NO_TIME if row is None or row[0] is None else int(row[0])
 
     # -- receivers' side ------------------------------------------------------------------
 
@@ -319,6 +393,8 @@ class StoreWriter:
         cursor = self._cursor
         duplicates = [0] * len(batches)
         committed: dict[str, int] = {}
+        remember: list[tuple[RecentKeys, list[str], list[int]]] = []
+        committing = False
         cursor.execute("BEGIN TRANSACTION")
         try:
             for table in RECORD_TABLES:
@@ -329,17 +405,26 @@ class StoreWriter:
                 combined = pa.concat_tables([t for _, t in parts])
                 owners = [i for i, t in parts for _ in range(t.num_rows)]
                 if table in DEDUPE_KEYS:
-                    combined, dropped_by = self._drop_duplicates(table, combined, owners)
+                    combined, dropped_by, keys, times = self._drop_duplicates(
+                        table, combined, owners
+                    )
                     for owner, dropped in dropped_by.items():
                         duplicates[owner] += dropped
+                    remember.append((self._recent[table], keys, times))
                 if combined.num_rows:
                     self._append(table, combined, now)
                 committed[table] = combined.num_rows
             self._append_ledger(batches, duplicates, now)
+            committing = True
             cursor.execute("COMMIT")
         except BaseException:
+            if committing:  # the rows may be stored or not: RecentKeys cannot tell any more
+                for recent, _, times in remember:
+                    recent.forget(max(times, default=_NO_TIME))
             cursor.execute("ROLLBACK")
             raise
+        for recent, keys, times in remember:
+            recent.add(keys, times)
         elapsed = time.perf_counter() - started
         self._record_commit(batches, committed, sum(duplicates), elapsed)
         return [WriteResult(b.ledger.request_id, duplicates[i], now) for i, b in enumerate(batches)]
@@ -357,13 +442,41 @@ class StoreWriter:
 
     def _drop_duplicates(
         self, table: str, rows: pa.Table, owners: list[int]
-    ) -> tuple[pa.Table, dict[int, int]]:
+    ) -> tuple[pa.Table, dict[int, int], list[str], list[int]]:
+        """Drop rows already stored, or earlier in the group; also returns the kept rows' keys
+        and event times (µs)."""
         key_columns, time_column = DEDUPE_KEYS[table]
         if len(key_columns) == 1:
             keys = rows[key_columns[0]]
         else:
             keys = pc.binary_join_element_wise(*(rows[c] for c in key_columns), "/")
-        low, high = pc.min_max(rows[time_column]).values()
+        key_list: list[str] = keys.to_pylist()
+        times: list[int] = rows[time_column].cast(pa.int64()).to_pylist()
+        low, high = min(times), max(times)
+        recent = self._recent[table]
+        if low >= recent.floor:
+            seen = recent.stored(set(key_list), low, high)
+        else:
+            seen = self._stored_keys(table, keys, rows[time_column])
+        if not seen and len(set(key_list)) == len(key_list):
+            return rows, {}, key_list, times
+        keep = []
+        dropped_by: dict[int, int] = {}
+        for index, key in enumerate(key_list):
+            if key in seen:
+                keep.append(False)
+                dropped_by[owners[index]] = dropped_by.get(owners[index], 0) + 1
+            else:
+                seen.add(key)
+                keep.append(True)
+        kept_keys = [key for key, kept in zip(key_list, keep, strict=True) if kept]
+        kept_times = [t for t, kept in zip(times, keep, strict=True) if kept]
+        return rows.filter(pa.array(keep)), dropped_by, kept_keys, kept_times
+
+    def _stored_keys(self, table: str, keys: pa.ChunkedArray, times: pa.ChunkedArray) -> set[str]:
+        """Which keys the database holds with an event time in the range of ``times``."""
+        key_columns, time_column = DEDUPE_KEYS[table]
+        low, high = pc.min_max(times).values()
         key_sql = " || '/' || ".join(key_columns)
         _keys = pa.table({"k": keys})  # read by the query, as in _append
         stored = self._cursor.execute(
@@ -372,19 +485,7 @@ class StoreWriter:
             f"AND {key_sql} IN (SELECT k FROM _keys)",
             {"low": low.as_py(), "high": high.as_py()},
         ).fetchall()
-        seen = {row[0] for row in stored}
-        keep = []
-        dropped_by: dict[int, int] = {}
-        for index, key in enumerate(keys.to_pylist()):
-            if key in seen:
-                keep.append(False)
-                dropped_by[owners[index]] = dropped_by.get(owners[index], 0) + 1
-            else:
-                seen.add(key)
-                keep.append(True)
-        if not dropped_by:
-            return rows, {}
-        return rows.filter(pa.array(keep)), dropped_by
+        return {row[0] for row in stored}
 
     def _append_ledger(
         self, batches: Sequence[WriteBatch], duplicates: list[int], now: datetime
