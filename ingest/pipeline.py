@@ -188,8 +188,10 @@ class IngestPipeline:
             service = record.get("service.name")
             if isinstance(service, str):
                 services.add(service)
-            errors = _limit_errors(item.limit_violations)
-            errors.extend(_violation_dict(v) for v in verdict.violations)
+            errors: list[dict[str, Any]] = []
+            if item.limit_violations or verdict.violations:
+                errors = _limit_errors(item.limit_violations)
+                errors.extend(_violation_dict(v) for v in verdict.violations)
             if grant is not None and not grant.allows(service):
                 errors = [_not_allowed(grant, service), *errors]
             contract, version = verdict.contract_id, verdict.contract_version
