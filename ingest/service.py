@@ -55,7 +55,9 @@ class IngestService:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
         self.registry = load_registry(settings.contracts_dir)
-        self.store = Store.open(settings.db, memory_limit=settings.memory_limit)
+        self.store = Store.open(
+            settings.db, memory_limit=settings.memory_limit, threads=settings.duckdb_threads
+        )
         self.writer = StoreWriter(
             self.store,
             max_group_rows=settings.writer_max_group_rows,

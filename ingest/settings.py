@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT
+from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT, DEFAULT_SERVER_THREADS
 from ingest.limits import Limits
 from ingest.writer import DEFAULT_MAX_GROUP_DELAY, DEFAULT_MAX_GROUP_ROWS, DEFAULT_MAX_PENDING_ROWS
 
@@ -81,6 +81,12 @@ class IngestSettings(BaseSettings):
         description="DuckDB's memory limit for the serving process (writer, dashboards, rounds); "
         "beyond it DuckDB evicts cached blocks and spills to disk.",
         pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$",
+    )
+    duckdb_threads: int = Field(
+        DEFAULT_SERVER_THREADS,
+        description="DuckDB's threads in the serving process (writer, dashboards, rounds).",
+        ge=1,
+        le=256,
     )
     decode_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),

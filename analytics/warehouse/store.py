@@ -43,6 +43,11 @@ DEFAULT_CHECKPOINT_THRESHOLD = "256MB"
 # after 10 s to 2.4 GiB after 5 min of ingest). A fixed limit makes it level off; queries that
 # need more spill to disk.
 DEFAULT_MEMORY_LIMIT = "1GB"
+# DuckDB's threads in the serving process. Its default (one per core) runs the writer's appends
+# of a few thousand rows on two threads that mostly wait for each other: on 2 cores that took
+# twice the CPU of one thread for the same insert and commit, CPU the decode workers need; and
+# the dashboards' scans were no faster with two.
+DEFAULT_SERVER_THREADS = 1
 
 
 class Store:
@@ -62,8 +67,11 @@ class Store:
         read_only: bool = False,
         checkpoint_threshold: str = DEFAULT_CHECKPOINT_THRESHOLD,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int | None = None,
     ) -> Store:
         """Open (and, unless read-only, create and migrate) the database at ``path``.
+
+        ``threads`` limits DuckDB's threads (None: DuckDB's default, one per core).
 
         Raises:
             TransientStoreError: another process holds the file.
@@ -81,6 +89,8 @@ class Store:
         try:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute(f"SET memory_limit = '{memory_limit}'")
+            if threads is not None:
+                connection.execute(f"SET threads = {int(threads)}")
             if read_only:
                 version = applied_version(connection)
                 if version != latest_version():

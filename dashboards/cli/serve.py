@@ -56,6 +56,7 @@ _FLAG_FIELDS = (
     "writer_max_pending_rows",
     "decode_workers",
     "memory_limit",
+    "duckdb_threads",
 )
 
 
@@ -121,6 +122,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory-limit", help="DuckDB's memory limit for the server (default 1GB), e.g. 512MB"
+    )
+    parser.add_argument(
+        "--duckdb-threads",
+        type=int,
+        help="DuckDB's threads in the server (default 1; more can speed up big dashboard queries)",
     )
     parser.add_argument(
         "--decode-workers",

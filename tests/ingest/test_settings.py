@@ -25,9 +25,10 @@ from ingest.settings import IngestSettings
         (["--memory-limit", "1GB'; CHECKPOINT; --"], {},
          "--memory-limit / FLAGLENS_MEMORY_LIMIT: String should match pattern"),
         (["--decode-workers", "-1"], {}, "--decode-workers / FLAGLENS_DECODE_WORKERS"),
+        (["--duckdb-threads", "0"], {}, "--duckdb-threads / FLAGLENS_DUCKDB_THREADS"),
     ],
     ids=["negative body limit", "port out of range", "not a number", "past gRPC's limit",
-         "zero depth", "memory limit not a size", "negative workers"],
+         "zero depth", "memory limit not a size", "negative workers", "no DuckDB thread"],
 )  # fmt: skip
 def test_bad_setting_is_refused_with_its_flag_and_variable(
     tmp_path, monkeypatch, capsys, flags, env, expected
@@ -51,3 +52,16 @@ def test_memory_limit_reaches_duckdb(tmp_path):
     finally:
         service.close()
     assert limit in ("244.1 MiB", "256.0 MB"), limit
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(None, 1), (2, 2)])
+def test_duckdb_threads_reach_duckdb(tmp_path, threads, expected):
+    given = {} if threads is None else {"duckdb_threads": threads}
+    service = IngestService(IngestSettings(db=tmp_path / "f.duckdb", decode_workers=0, **given))
+    try:
+        (current,) = service.store.cursor().execute(
+            "SELECT current_setting('threads')"
+        ).fetchone() or (0,)
+    finally:
+        service.close()
+    assert current == expected
