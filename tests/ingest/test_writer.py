@@ -4,6 +4,7 @@ database, on a real store."""
 from __future__ import annotations
 
 import itertools
+import pickle
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -150,3 +151,17 @@ def test_a_tiny_memory_still_answers_correctly(tmp_path, capacity):
         assert write(w, [("a", T0), ("b", T0 + SECOND)]) == 0
         assert write(w, [("a", T0), ("b", T0 + SECOND), ("c", T0 + 2 * SECOND)]) == 2
         assert write(w, [("c", T0 + 2 * SECOND)]) == 1
+
+
+def test_a_pickled_batch_comes_back_with_the_same_tables():
+    """Decode workers send batches pickled (as Arrow IPC streams)."""
+    batch = decisions_batch([("a", T0), ("b", T0 + 1)])
+    empty = arrow_table("spans", {})
+    batch = WriteBatch(ledger=batch.ledger, tables={**batch.tables, "spans": empty})
+    back = pickle.loads(pickle.dumps(batch))
+    assert back.ledger == batch.ledger
+    assert back.tables.keys() == batch.tables.keys()
+    for name, table in batch.tables.items():
+        assert back.tables[name].schema == table.schema
+        assert back.tables[name].equals(table)
+    assert back.rows == 2
