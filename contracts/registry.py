@@ -196,12 +196,16 @@ class Registry:
 
     def check(self, record: Mapping[str, Any]) -> Verdict:
         """The contract for a record and what the record breaks of it."""
-        route = (
-            record.get("event_name"),
-            record.get("policy.module"),
-            record.get(VERSION_ATTRIBUTE),
+        event = record.get("event_name")
+        module = record.get("policy.module")
+        pinned = record.get(VERSION_ATTRIBUTE)
+        route = (event, module, pinned)
+        # only strings and None make a key: 1, 1.0 and True are one key but route differently
+        cacheable = (
+            type(event) is str
+            and (module is None or type(module) is str)
+            and (pinned is None or type(pinned) is str)
         )
-        cacheable = _cacheable(route)
         target = self._routes.get(route) if cacheable else None
         if target is None:
             target = self._route(record)
@@ -242,11 +246,6 @@ class Registry:
 
 
 _ROUTE_CACHE_SIZE = 4096
-
-
-def _cacheable(route: tuple[Any, ...]) -> bool:
-    """Only strings and None make a route key (1, 1.0 and True are equal as dict keys)."""
-    return all(value is None or type(value) is str for value in route)
 
 
 def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject") -> Registry:
