@@ -54,7 +54,8 @@ DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "spans": (("trace_id", "span_id"), "start_time"),
     "metric_points": (("point_id",), "time"),
 }
-# keys per table that RecentKeys holds (~140 bytes each): seconds of live traffic
+# keys per table that RecentKeys holds (~130 bytes each with 20-character ids, 16 MiB in
+# all): seconds of live traffic
 DEFAULT_RECENT_KEYS = 2 * DEFAULT_MAX_GROUP_ROWS
 _BUCKET_US = 1_000_000  # RecentKeys forgets one second of event time at a time
 _NO_TIME = -(2**63)
