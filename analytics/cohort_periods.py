@@ -1,7 +1,7 @@
 """Recorded cohort engagement: exposed and engaged subjects of closed, epoch-aligned periods.
 
 Like a recording rule: once a period has closed (the rule of
-:func:`analytics.impact_facts.closed_until`) its distinct-subject counts no longer change, so
+:func:`analytics.recording.closed_until`) its distinct-subject counts no longer change, so
 :func:`refresh` (run by ``flaglens serve`` in the same round as the change facts) stores them in
 ``cohort_periods``, per width of :data:`RECORDED_WIDTHS`, period, environment and cohort, plus
 the same for all environments together (distinct subjects do not add up over environments).
@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analytics.impact_facts import LATE_DATA_GRACE, closed_until
 from analytics.queries.views import register
 from analytics.queries.windows import TimeWindow
+from analytics.recording import LATE_DATA_GRACE, closed_until
 
 # the widths the Cohorts page picks for ranges up to about 40 days (dashboards.state.bucket_for)
 RECORDED_WIDTHS = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24))

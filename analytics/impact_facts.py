@@ -32,14 +32,13 @@ import pyarrow as pa
 
 from analytics.queries.views import register
 from analytics.queries.windows import TimeWindow
+from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest, location_shift
 
 HALF_WIDTH = timedelta(hours=24)
 MIN_HALF_WIDTH = timedelta(hours=1)
 MIN_SAMPLE = 100  # spans per side for error rate and latency; exposed subjects for engagement
 LATENCY_SAMPLE = 1_000
-# how long after a window ends its data may still arrive: facts are recorded only after this
-LATE_DATA_GRACE = timedelta(hours=1)
 _MINUTE = timedelta(minutes=1)
 _MINUTE_US = 60_000_000
 BAD_SPAN = "(status_code = 'error' OR coalesce(http_status_code, 0) >= 500)"
@@ -457,42 +456,6 @@ def record(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts], now: dat
                 cursor.unregister(name)
             except duckdb.Error:
                 pass
-
-
-def ingest_frontier(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
-) -> datetime | None:
-    """The earliest event time among rows ingested in the last ``grace`` (None: no such rows).
-
-    Windows ending after it may still be filling: a backfill (such as ``flaglens demo``
-    loading a past week) sends old event times now. Rows are appended in ingest order, so the
-    ``ingested_at`` filter reads only the newest row groups.
-    """
-    row = cursor.execute(
-        """
-        SELECT least(
-            (SELECT min(time) FROM decisions WHERE ingested_at >= $since),
-            (SELECT min(time) FROM engagement WHERE ingested_at >= $since),
-            (SELECT min(start_time) FROM spans WHERE ingested_at >= $since))
-        """,
-        {"since": now - grace},
-    ).fetchone()
-    frontier: datetime | None = row[0] if row else None
-    return frontier
-
-
-def closed_until(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
-) -> datetime:
-    """Data before the returned instant is closed at ``now``: no longer expected to change.
-
-    That is ``grace`` before ``now``, or earlier while rows ingested in the last ``grace``
-    carry older event times (see :func:`ingest_frontier`). A window ending at or before it is
-    closed; this is the one rule for every recorded figure (change facts, cohort periods).
-    """
-    frontier = ingest_frontier(cursor, now, grace=grace)
-    limit = now - grace
-    return limit if frontier is None else min(limit, frontier)
 
 
 def closed_facts(

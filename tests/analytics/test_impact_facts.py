@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from analytics import impact_facts
+from analytics import impact_facts, recording
 from analytics.governance import load_rules
 from analytics.impact import change_impacts
 from analytics.queries.windows import TimeWindow
@@ -91,7 +91,7 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
         every = impact_facts.closed_facts(cursor, FAR_FUTURE)
         # an hour after the last window closed... minus a minute: that one is not recorded yet
         last_end = max(f.after.end for f in every)
-        now = last_end + impact_facts.LATE_DATA_GRACE - timedelta(minutes=1)
+        now = last_end + recording.LATE_DATA_GRACE - timedelta(minutes=1)
         recorded = impact_facts.refresh(cursor, now)
         assert 0 < recorded < len(every)
         assert impact_facts.refresh(cursor, now + timedelta(minutes=1)) == len(every) - recorded
@@ -126,9 +126,9 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
             "WHERE start_time < $first ORDER BY start_time LIMIT 1",
             {"now": now - timedelta(minutes=5), "first": first_end},
         )
-        assert impact_facts.ingest_frontier(cursor, now) < first_end
+        assert recording.ingest_frontier(cursor, now) < first_end
         assert impact_facts.refresh(cursor, now) == 0
-        assert impact_facts.refresh(cursor, now + impact_facts.LATE_DATA_GRACE) == len(every)
+        assert impact_facts.refresh(cursor, now + recording.LATE_DATA_GRACE) == len(every)
 
 
 def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):
