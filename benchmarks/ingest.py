@@ -16,14 +16,15 @@ the yardstick that puts a run in the terms of the brief's reference machine (~88
 from __future__ import annotations
 
 import argparse
+import http.client
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
-import httpx
 import psutil
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
@@ -100,29 +101,33 @@ def run_load(
     counter = iter(range(1 << 62))
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
 
     def worker() -> None:
+        # plain http.client on a kept-alive connection: the load process should cost the shared
+        # cores as little as it can (httpx took about twice the CPU per request)
         nonlocal accepted, errors
-        with httpx.Client(timeout=60) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    n = next(counter)
-                body = request_body(template, n)
-                t0 = time.perf_counter()
-                response = client.post(
-                    f"{url}/v1/logs",
-                    content=body,
-                    headers={"content-type": "application/x-protobuf"},
-                )
-                elapsed = time.perf_counter() - t0
-                with lock:
-                    if response.status_code == 200:
-                        accepted += RECORDS_PER_REQUEST
-                        latencies.append(elapsed)
-                    else:
-                        errors += 1
-                if response.status_code == 503:
-                    time.sleep(float(response.headers.get("retry-after", "1")))
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        headers = {"content-type": "application/x-protobuf"}
+        while time.monotonic() < deadline:
+            with lock:
+                n = next(counter)
+            body = request_body(template, n)
+            t0 = time.perf_counter()
+            connection.request("POST", "/v1/logs", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                if response.status == 200:
+                    accepted += RECORDS_PER_REQUEST
+                    latencies.append(elapsed)
+                else:
+                    errors += 1
+            if response.status == 503:
+                time.sleep(float(response.getheader("retry-after") or "1"))
+        connection.close()
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for thread in threads:
