@@ -4,13 +4,16 @@ Each request carries 512 feature_flag.evaluation log records with unique decisio
 with the current time (both are patched into one pre-encoded template, so the load generator
 costs little CPU; see payloads.py). Reports accepted events/s, request latency p50/p99, the
 server's peak RSS (sampled every 0.5 s, with the RSS after the first 10 s and the peak of each
-fifth of the run, so growth shows), and in the same run the ceiling: decode + canonical mapping
-+ contract check alone, in this process, on the same bodies. The machine's speed varies from day
+fifth of the run, so growth shows), the CPU each side spent per accepted record (server, decode
+workers, load process), and in the same run the ceiling: decode + canonical mapping + contract
+check alone, in this process, on the same bodies (and the compiled decoder against the Python
+path it stands in for). The machine's speed varies from day
 to day (up to 4x here); plain protobuf parsing of the same bodies, measured in the same run, is
 the yardstick that puts a run in the terms of the brief's reference machine (~880k records/s).
 
-    .venv/bin/python benchmarks/ingest.py --seconds 60 --connections 8
-    .venv/bin/python benchmarks/ingest.py --seconds 300      # the 5-minute memory check
+    .venv/bin/python benchmarks/ingest.py --seconds 30                  # 8 exporters
+    .venv/bin/python benchmarks/ingest.py --seconds 30 --connections 32  # enough to fill 2 cores
+    .venv/bin/python benchmarks/ingest.py --seconds 300 --connections 32 # the 5-minute memory check
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ sys.path.insert(0, str(REPO))
 from payloads import RECORDS_PER_REQUEST, build_template, request_body  # noqa: E402
 
 from contracts import load_registry, normalize_legacy  # noqa: E402
-from ingest.decode import decode_logs  # noqa: E402
+from ingest.decode import canonical_logs, decode_logs  # noqa: E402
+from ingest.decode.otlp_proto import decode_protobuf  # noqa: E402
 from ingest.limits import Limits  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
@@ -62,6 +66,25 @@ def decode_ceiling(template: bytes, seconds: float = 5.0) -> float:
     return done / (time.perf_counter() - start)
 
 
+def decoder_rates(template: bytes, seconds: float = 3.0) -> tuple[float, float]:
+    """Records/s of turning bodies into canonical records: compiled decoder, Python path."""
+    limits = Limits()
+    rates = []
+    for decode in (
+        lambda body: decode_logs(
+            body, content_type="application/x-protobuf", content_encoding=None, limits=limits
+        ),
+        lambda body: canonical_logs(decode_protobuf("logs", body), limits),
+    ):
+        done = n = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            done += len(decode(request_body(template, n)))
+            n += 1
+        rates.append(done / (time.perf_counter() - start))
+    return rates[0], rates[1]
+
+
 # The brief's figure for protobuf parsing on this machine kind (records/s, one core): the
 # yardstick that turns a run on a slower or busier day into the reference machine's terms.
 REFERENCE_PARSE_RATE = 880_000
@@ -77,6 +100,22 @@ def parse_rate(template: bytes, seconds: float = 3.0) -> float:
         n += 1
         done += sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
     return done / (time.perf_counter() - start)
+
+
+def _cpu_seconds(proc: psutil.Process) -> tuple[float, float, float]:
+    """CPU seconds so far of the server process, of its decode workers, and of this process."""
+
+    def used(p: psutil.Process) -> float:
+        times = p.cpu_times()
+        return times.user + times.system
+
+    workers = 0.0
+    for child in proc.children(recursive=True):
+        try:
+            workers += used(child)
+        except psutil.NoSuchProcess:
+            pass
+    return used(proc), workers, used(psutil.Process())
 
 
 def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
@@ -151,6 +190,7 @@ def main() -> int:
 
     template = build_template()
     ceiling = decode_ceiling(template)
+    compiled, python_path = decoder_rates(template)
     parsing = parse_rate(template)
     with tempfile.TemporaryDirectory() as tmp:
         extra: tuple[str, ...] = ()
@@ -171,11 +211,13 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        cpu_before = _cpu_seconds(proc)
         started = time.perf_counter()
         accepted, latencies, errors = run_load(
             server.http_url, template, args.seconds, args.connections
         )
         elapsed = time.perf_counter() - started
+        cpu_after = _cpu_seconds(proc)
         sampling.set()
         server.stop()
     # the faster of the two readings, before and after the load, is the less disturbed one
@@ -210,8 +252,22 @@ def main() -> int:
         + " / ".join(f"{r / 2**20:.0f}" for r in fifths)
         + " MiB (peak of each, with workers: flat once the first fifth has warmed up)"
     )
+    if accepted:
+        server_us, workers_us, load_us = (
+            (after - before) / accepted * 1e6
+            for before, after in zip(cpu_before, cpu_after, strict=True)
+        )
+        print(
+            f"CPU per accepted record  server {server_us:.1f} µs, decode workers "
+            f"{workers_us:.1f} µs, load process {load_us:.1f} µs "
+            f"({(server_us + workers_us + load_us) * rate / 1e6:.2f} of the cores busy)"
+        )
     print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")
     print(f"ratio accepted/ceiling   {rate / ceiling:12.2f}")
+    print(
+        f"decode to canonical      {compiled:12,.0f} records/s compiled vs {python_path:,.0f} "
+        f"Python path ({compiled / python_path:.1f}x)"
+    )
     scale = REFERENCE_PARSE_RATE / parsing
     print(
         f"machine yardstick        {parsing:12,.0f} records/s protobuf parsing "
