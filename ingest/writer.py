@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from analytics.errors import StoreError
 from analytics.warehouse.store import Store, translate
-from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES
+from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input_schema
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +117,6 @@ class WriteResult:
     request_id: int
     duplicates: int
     committed_at: datetime
-
-
-_LEDGER_SCHEMA = pa.schema(
-    [
-        ("request_id", pa.int64()),
-        ("received_at", pa.timestamp("us", "UTC")),
-        ("transport", pa.string()),
-        ("signal", pa.string()),
-        ("encoding", pa.string()),
-        ("compression", pa.string()),
-        ("body_bytes", pa.int64()),
-        ("received", pa.int64()),
-        ("accepted", pa.int64()),
-        ("rejected", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("status_code", pa.int32()),
-        ("error", pa.string()),
-        ("services", pa.list_(pa.string())),
-    ]
-)
 
 
 def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
@@ -515,7 +495,9 @@ class StoreWriter:
             {**_ledger_row(batch.ledger), "duplicates": dropped}
             for batch, dropped in zip(batches, duplicates, strict=True)
         ]
-        self._append("ingest_log", pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA), now)
+        self._append(
+            "ingest_log", pa.Table.from_pylist(rows, schema=input_schema("ingest_log")), now
+        )
 
     def _record_commit(
         self,
