@@ -204,12 +204,17 @@ static PyObject *hex_str(const uint8_t *s, Py_ssize_t n) {
 static int key_values(StrCache *cache, Buf *b, uint32_t field_number, int depth,
                       const Limits *limits, PyObject *into, Py_ssize_t *count);
 
+/* Deeper AnyValues are left to the Python path whatever --max-value-depth says: upb refuses
+ * messages nested past 100 levels (two per AnyValue level), and the C stack stays small. */
+#define NESTING_CAP 32
+
 /* An AnyValue at nesting depth `depth` (a top-level value is 1) -> JSON-like Python value. */
 static int any_value(StrCache *cache, Buf *b, int depth, const Limits *limits, PyObject **out) {
     uint32_t field;
     int wire_type, seen = 0, kind = 0;
     Buf chosen = {NULL, NULL};
     uint64_t scalar = 0;
+    if (depth > NESTING_CAP) return BAIL;
     while (b->p < b->end) {
         if (read_tag(b, &field, &wire_type) != OK) return BAIL;
         int expected;

@@ -245,3 +245,26 @@ def test_invalid_utf8_is_a_malformed_request_on_either_path():
     assert compiled(raw, Limits()) is None
     with pytest.raises(MalformedRequest):
         decode_logs(raw, content_type=PROTOBUF, content_encoding=None, limits=Limits())
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field, by hand (the message classes refuse deep nesting)."""
+    length, size = b"", len(payload)
+    while True:
+        length += bytes([size & 0x7F | (0x80 if size > 0x7F else 0)])
+        size >>= 7
+        if not size:
+            break
+    return bytes([number << 3 | 2]) + length + payload
+
+
+def test_deep_nesting_is_left_to_the_python_path_whatever_the_depth_limit():
+    value = _field(1, b"leaf")  # AnyValue.string_value
+    for _ in range(300):
+        value = _field(5, _field(1, value))  # AnyValue.array_value.values[0]
+    key_value = _field(1, b"a") + _field(2, value)
+    raw = _field(1, _field(2, _field(2, _field(6, key_value))))
+    limits = Limits(max_value_depth=10_000)
+    assert compiled(raw, limits) is None  # declined at its own cap, not recursing 300 deep
+    with pytest.raises(MalformedRequest):  # upb refuses messages nested this deep
+        decode_logs(raw, content_type=PROTOBUF, content_encoding=None, limits=limits)
