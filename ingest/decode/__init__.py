@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ingest.decode import _logs_pb
 from ingest.decode.canonical import CanonicalRecord, SpanRow, canonical_logs, canonical_traces
 from ingest.decode.compression import decompress
 from ingest.decode.otlp_json import decode_json
@@ -13,6 +12,12 @@ from ingest.decode.otlp_proto import decode_protobuf
 from ingest.decode.responses import encode_export_response, encode_status, export_response
 from ingest.errors import UnsupportedMediaType
 from ingest.limits import Limits
+
+try:
+    from ingest.decode._logs_pb import canonical_logs as compiled_logs
+except ImportError:  # pragma: no cover - installed where no C compiler was found
+    compiled_logs = None  # type: ignore[assignment]  # every request takes the Python path
+"""The compiled protobuf logs decoder, or None when the extension could not be built."""
 
 # media type → parser of a (decompressed) body for a signal
 DECODERS: dict[str, Callable[[str, bytes], Any]] = {
@@ -58,8 +63,8 @@ def decode_logs(
     if decoder is None:
         raise UnsupportedMediaType(content_type or None, SUPPORTED_MEDIA_TYPES)
     raw = decompress(body, content_encoding, limits)
-    if decoder is decode_protobuf:
-        records = _logs_pb.canonical_logs(
+    if decoder is decode_protobuf and compiled_logs is not None:
+        records = compiled_logs(
             raw,
             limits.max_records_per_request,
             limits.max_attributes_per_record,

@@ -18,7 +18,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from ingest.decode import _logs_pb, canonical_logs, decode_logs
+import ingest.decode
+from ingest.decode import (
+    _logs_pb,  # a build without the extension fails here, loudly
+    canonical_logs,
+    decode_logs,
+)
 from ingest.decode.otlp_proto import decode_protobuf
 from ingest.errors import IngestError, MalformedRequest
 from ingest.limits import Limits
@@ -268,3 +273,11 @@ def test_deep_nesting_is_left_to_the_python_path_whatever_the_depth_limit():
     assert compiled(raw, limits) is None  # declined at its own cap, not recursing 300 deep
     with pytest.raises(MalformedRequest):  # upb refuses messages nested this deep
         decode_logs(raw, content_type=PROTOBUF, content_encoding=None, limits=limits)
+
+
+def test_without_the_extension_every_request_takes_the_python_path(monkeypatch):
+    raw = _one_record({"service.name": "checkout"}, a=1, b="two")
+    fast = decode_logs(raw, content_type=PROTOBUF, content_encoding=None, limits=Limits())
+    monkeypatch.setattr(ingest.decode, "compiled_logs", None)  # as where no compiler was found
+    slow = decode_logs(raw, content_type=PROTOBUF, content_encoding=None, limits=Limits())
+    assert as_seen([i.record for i in slow]) == as_seen([i.record for i in fast])
