@@ -1,17 +1,24 @@
 """A longer fuzz run of the OTLP decoders than CI's (same properties as tests/ingest/test_fuzz.py).
 
     .venv/bin/python benchmarks/fuzz_decoders.py --examples 100000
+    .venv/bin/python benchmarks/fuzz_decoders.py --examples 0 --compiled-seconds 60
 
 Every body (random, mutated, grafted or with extreme field values; logs, traces and metrics) goes
 through decoding, canonical mapping, limits and contracts, and what comes out is committed to a
 scratch DuckDB file through the real writer. Prints the number of bodies tried per second; any
 exception other than IngestError, a rejected record missing from the quarantine, or a failed
 commit fails the run with the body that caused it (hypothesis shrinks it first).
+
+``--compiled-seconds N`` then spends N seconds on the compiled logs decoder alone: randomly
+damaged copies of the ingest benchmark's body (bytes overwritten, the tail cut off) with random
+limits go straight into it; it must not crash, and whenever it returns records instead of
+declining, the Python path must give the very same records.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -23,14 +30,57 @@ sys.path.insert(0, str(REPO))
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from analytics.warehouse.store import Store  # noqa: E402
+from ingest.limits import Limits  # noqa: E402
 from ingest.writer import StoreWriter  # noqa: E402
 from tests.ingest.fuzzing import Case, cases, check_case  # noqa: E402
+from tests.ingest.test_logs_pb import as_seen, compiled, python_path  # noqa: E402
+
+
+def fuzz_compiled(seconds: float, seed: int = 7) -> tuple[int, int]:
+    """(bodies tried, bodies the compiled decoder declined); raises on a disagreement."""
+    from payloads import build_template
+
+    template = build_template()
+    rng = random.Random(seed)
+    tried = declined = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = bytearray(template[: rng.randrange(len(template) + 1)])
+        if rng.random() < 0.8:
+            body = bytearray(template)
+        for _ in range(rng.randrange(1, 6)):
+            if body:
+                body[rng.randrange(len(body))] = rng.randrange(256)
+        limits = Limits(
+            max_records_per_request=rng.randrange(1000),
+            max_attributes_per_record=rng.randrange(40),
+            max_attribute_value_bytes=rng.randrange(100),
+            max_value_depth=rng.randrange(1, 12),
+        )
+        raw = bytes(body)
+        fast = compiled(raw, limits)
+        tried += 1
+        if fast is None:
+            declined += 1
+            continue
+        expected = python_path(raw, limits)
+        if isinstance(expected, list) and not any(i.limit_violations for i in expected):
+            if as_seen(fast) == as_seen([i.record for i in expected]):
+                continue
+        raise AssertionError(f"the compiled decoder disagrees on {raw!r} with {limits}")
+    return tried, declined
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=20_000)
+    parser.add_argument("--compiled-seconds", type=float, default=0)
     args = parser.parse_args()
+    if args.compiled_seconds:
+        tried, declined = fuzz_compiled(args.compiled_seconds)
+        print(f"compiled decoder: {tried:,} damaged bodies, {declined:,} declined, none differed")
+    if not args.examples:
+        return 0
     count = 0
     with tempfile.TemporaryDirectory() as scratch:
         store = Store.open(Path(scratch) / "fuzz.duckdb")
