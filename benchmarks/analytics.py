@@ -252,10 +252,15 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", type=Path, help="keep the store here (default: a temp dir)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="DuckDB threads (default: DuckDB's own; `flaglens serve` runs the pages on 1)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
-        store = Store.open(path)
+        store = Store.open(path, threads=args.threads)
         if store.cursor().execute("SELECT count(*) FROM decisions").fetchone() == (0,):
             started = time.perf_counter()
             build(store, args.decisions)

@@ -43,11 +43,6 @@ DEFAULT_CHECKPOINT_THRESHOLD = "256MB"
 # after 10 s to 2.4 GiB after 5 min of ingest). A fixed limit makes it level off; queries that
 # need more spill to disk.
 DEFAULT_MEMORY_LIMIT = "1GB"
-# DuckDB's threads in the serving process. Its default (one per core) runs the writer's appends
-# of a few thousand rows on two threads that mostly wait for each other: on 2 cores that took
-# twice the CPU of one thread for the same insert and commit, CPU the decode workers need; and
-# the dashboards' scans were no faster with two.
-DEFAULT_SERVER_THREADS = 1
 
 
 class Store:

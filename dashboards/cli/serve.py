@@ -126,7 +126,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duckdb-threads",
         type=int,
-        help="DuckDB's threads in the server (default 1; more can speed up big dashboard queries)",
+        help="DuckDB's threads in the server (default: one per core; 1 favours ingestion over "
+        "big dashboard queries)",
     )
     parser.add_argument(
         "--decode-workers",
