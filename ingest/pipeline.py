@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from contracts import Registry, Violation, normalize_legacy
+from contracts import Registry, Verdict, Violation, normalize_legacy
 from ingest.auth import Grant
 from ingest.decode import CanonicalRecord, canonical_traces, decode_logs, decode_request
 from ingest.decode.metrics import canonical_metrics
@@ -70,6 +70,15 @@ def _violation_dict(violation: Violation) -> dict[str, Any]:
 
 def _limit_errors(messages: Sequence[str]) -> list[dict[str, Any]]:
     return [{"contract": None, "version": None, "pointer": "", "message": m} for m in messages]
+
+
+def _record_errors(item: CanonicalRecord, verdict: Verdict) -> list[dict[str, Any]]:
+    """What one record broke, per-record limits first, as quarantine errors (often none)."""
+    if not (item.limit_violations or verdict.violations):
+        return []
+    errors = _limit_errors(item.limit_violations)
+    errors.extend(_violation_dict(v) for v in verdict.violations)
+    return errors
 
 
 def _describe(errors: Sequence[dict[str, Any]]) -> str:
@@ -170,8 +179,7 @@ class IngestPipeline:
         verdicts = self.registry.check_batch([item.record for item in items])
         results = []
         for item, verdict, names in zip(items, verdicts, renamed, strict=True):
-            errors = _limit_errors(item.limit_violations)
-            errors.extend(_violation_dict(v) for v in verdict.violations)
+            errors = _record_errors(item, verdict)
             results.append((verdict.contract_id, verdict.contract_version, errors, names))
         return results
 
@@ -188,10 +196,7 @@ class IngestPipeline:
             service = record.get("service.name")
             if isinstance(service, str):
                 services.add(service)
-            errors: list[dict[str, Any]] = []
-            if item.limit_violations or verdict.violations:
-                errors = _limit_errors(item.limit_violations)
-                errors.extend(_violation_dict(v) for v in verdict.violations)
+            errors = _record_errors(item, verdict)
             if grant is not None and not grant.allows(service):
                 errors = [_not_allowed(grant, service), *errors]
             contract, version = verdict.contract_id, verdict.contract_version
