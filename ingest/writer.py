@@ -455,11 +455,12 @@ class StoreWriter:
         times: list[int] = rows[time_column].cast(pa.int64()).to_pylist()
         low, high = min(times), max(times)
         recent = self._recent[table]
+        unique = set(key_list)
         if low >= recent.floor:
-            seen = recent.stored(set(key_list), low, high)
+            seen = recent.stored(unique, low, high)
         else:
             seen = self._stored_keys(table, keys, rows[time_column])
-        if not seen and len(set(key_list)) == len(key_list):
+        if not seen and len(unique) == len(key_list):
             return rows, {}, key_list, times
         keep = []
         dropped_by: dict[int, int] = {}
