@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from analytics.errors import AnalyticsError
 from analytics.queries.windows import parse_duration
+from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT
 from contracts.errors import ContractError
 from dashboards.cli.alerts import add_alert_arguments
 from dashboards.cli.analyze import add_analytics_arguments
@@ -121,7 +122,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-value-depth", type=int, help="deepest nesting of array/kvlist attribute values"
     )
     parser.add_argument(
-        "--memory-limit", help="DuckDB's memory limit for the server (default 1GB), e.g. 512MB"
+        "--memory-limit",
+        help=f"DuckDB's memory limit for the server (default {DEFAULT_MEMORY_LIMIT}), e.g. 512MB",
     )
     parser.add_argument(
         "--duckdb-threads",
