@@ -62,6 +62,7 @@ class IngestService:
             self.store,
             max_group_rows=settings.writer_max_group_rows,
             max_group_delay=settings.writer_max_group_delay,
+            max_group_wait=settings.writer_max_group_wait,
             commit_delay=settings.writer_commit_delay,
             max_pending_rows=settings.writer_max_pending_rows,
         )
@@ -123,19 +124,20 @@ class IngestService:
             body_bytes=len(body),
             received_at=datetime.now(UTC),
         )
-        try:
-            prepared = await self.preparers.prepare(
-                meta, body, content_type=content_type, content_encoding=content_encoding
-            )
-        except IngestError as exc:
-            self.record_failure(meta, exc.status, str(exc))
-            self.telemetry.record_request(signal, transport, exc.status)
-            raise
-        try:
-            future = self.writer.submit(prepared.batch)
-        except WriterOverloaded as exc:
-            self.telemetry.record_request(signal, transport, Overloaded.status)
-            raise Overloaded(retry_after=exc.retry_after) from exc
+        with self.writer.incoming():  # the writer may wait for it to fill its group
+            try:
+                prepared = await self.preparers.prepare(
+                    meta, body, content_type=content_type, content_encoding=content_encoding
+                )
+            except IngestError as exc:
+                self.record_failure(meta, exc.status, str(exc))
+                self.telemetry.record_request(signal, transport, exc.status)
+                raise
+            try:
+                future = self.writer.submit(prepared.batch)
+            except WriterOverloaded as exc:
+                self.telemetry.record_request(signal, transport, Overloaded.status)
+                raise Overloaded(retry_after=exc.retry_after) from exc
         try:
             result = await asyncio.wrap_future(future)
         except TransientStoreError:

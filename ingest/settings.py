@@ -17,7 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT
 from ingest.limits import Limits
-from ingest.writer import DEFAULT_MAX_GROUP_DELAY, DEFAULT_MAX_GROUP_ROWS, DEFAULT_MAX_PENDING_ROWS
+from ingest.writer import (
+    DEFAULT_MAX_GROUP_DELAY,
+    DEFAULT_MAX_GROUP_ROWS,
+    DEFAULT_MAX_GROUP_WAIT,
+    DEFAULT_MAX_PENDING_ROWS,
+)
 
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
@@ -107,7 +112,12 @@ class IngestSettings(BaseSettings):
     )
     writer_max_group_delay: float = Field(
         DEFAULT_MAX_GROUP_DELAY,
-        description="Seconds the writer waits to gather more requests into one commit.",
+        description="Most seconds the writer gathers a group that would not fill a row group.",
+        ge=0,
+    )
+    writer_max_group_wait: float = Field(
+        DEFAULT_MAX_GROUP_WAIT,
+        description="Most seconds it waits for requests that would fill a row group.",
         ge=0,
     )
     auth_file: Path | None = Field(

@@ -1,10 +1,19 @@
 """The storage writer: the only code that writes the database.
 
 Receivers submit one :class:`WriteBatch` per export request and wait on the returned future.
-One thread gathers queued batches into a group (up to ``max_group_rows``, waiting at most
-``max_group_delay`` for more), and commits the whole group in one transaction: small requests
-become large Arrow appends, which DuckDB takes far faster than small ones. A future resolves only
-after COMMIT returned, so an exporter is acknowledged only for committed records.
+One thread gathers queued batches into a group and commits the whole group in one transaction:
+small requests become large Arrow appends, which DuckDB takes far faster than small ones. A
+future resolves only after COMMIT returned, so an exporter is acknowledged only for committed
+records.
+
+A group aims at whole row groups of the store (:attr:`Store.row_group_size`): rows that fill
+a row group within one transaction are compressed and written to the file once, while the
+rest goes through the WAL and is written again by a checkpoint. Receivers announce the
+requests they are decoding (:meth:`StoreWriter.incoming`); when those and the queue would fill
+a row group, the writer waits for them (at most ``max_group_wait``) and takes the queued
+requests up to the last whole row group they reach (at most ``max_group_rows``); the rest start
+the next group. Otherwise it waits ``max_group_delay`` at most: light traffic gains nothing
+from waiting.
 
 Duplicate deliveries (an exporter retrying after a timeout) are dropped inside the transaction:
 the keys of the incoming rows are looked up among stored rows whose event time lies in the
@@ -20,12 +29,13 @@ answer 503 / UNAVAILABLE, exporters back off, and memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +52,8 @@ from analytics.warehouse.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_GROUP_ROWS = 65_536
-DEFAULT_MAX_GROUP_DELAY = 0.02  # seconds
+DEFAULT_MAX_GROUP_DELAY = 0.02  # seconds a group gathers when it would not fill a row group
+DEFAULT_MAX_GROUP_WAIT = 0.25  # seconds it gathers at most for requests that would fill one
 # Two full groups: one being committed, one gathering. A decision row is about 1 KB in Arrow
 # (its attributes JSON and typed columns), so this bounds what the writer holds to ~130 MB;
 # beyond it exporters are told to retry rather than the server growing.
@@ -230,6 +241,7 @@ class StoreWriter:
         *,
         max_group_rows: int = DEFAULT_MAX_GROUP_ROWS,
         max_group_delay: float = DEFAULT_MAX_GROUP_DELAY,
+        max_group_wait: float = DEFAULT_MAX_GROUP_WAIT,
         max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         commit_delay: float = 0.0,
         recent_keys: int = DEFAULT_RECENT_KEYS,
@@ -238,6 +250,8 @@ class StoreWriter:
         self.commit_delay = commit_delay  # slows every commit: for showing backpressure only
         self.max_group_rows = max_group_rows
         self.max_group_delay = max_group_delay
+        self.max_group_wait = max_group_wait
+        self.row_group_rows = store.row_group_size
         self.max_pending_rows = max_pending_rows
         self._cursor = store.cursor()
         row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
@@ -254,6 +268,8 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._stats = WriterStats()
         self._commit_seconds_total = 0.0
+        self._incoming = 0  # requests being decoded, announced by incoming()
+        self._rows_per_request = 0.0  # moving mean over submitted requests
 
     def _newest_stored(self, table: str, time_column: str) -> int:
         query = f'SELECT epoch_us(max({time_column})) FROM "{table}"'  # noqa: S608 - constants
@@ -266,6 +282,20 @@ class StoreWriter:
         """A new request id, larger than any stored one."""
         with self._ids_lock:
             return next(self._request_ids)
+
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Announce a request that is being decoded and will be submitted (or not) inside the
+        block: the writer waits for such requests when they would fill its group."""
+        with self._cond:
+            self._incoming += 1
+            self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._incoming -= 1
+                self._cond.notify()
 
     def submit(self, batch: WriteBatch) -> Future[WriteResult]:
         """Queue a request's rows; the future resolves after they are committed.
@@ -284,6 +314,8 @@ class StoreWriter:
                 raise WriterOverloaded(self._retry_after(), self._pending_rows)
             self._queue.append((batch, future))
             self._pending_rows += rows
+            mean = self._rows_per_request
+            self._rows_per_request = mean + (rows - mean) / 16 if mean else float(rows)
             self._cond.notify()
         return future
 
@@ -330,24 +362,46 @@ class StoreWriter:
                 self._cond.wait()
             if not self._queue:
                 return []
-            deadline = time.monotonic() + self.max_group_delay
-            while not self._closing:
-                queued = self._pending_rows
-                remaining = deadline - time.monotonic()
-                if queued >= self.max_group_rows or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
+            self._gather()
+            # up to the last whole row group the queue reaches; the rest starts the next group
+            target = min(self._pending_rows, self.max_group_rows)
+            if target >= self.row_group_rows:
+                target -= target % self.row_group_rows
             group: list[_Pending] = []
             rows = 0
-            while self._queue and (
-                not group or rows + self._queue[0][0].rows <= self.max_group_rows
-            ):
+            while self._queue and (not group or rows < target):
+                if group and rows + self._queue[0][0].rows > self.max_group_rows:
+                    break
                 item = self._queue.popleft()
                 rows += item[0].rows
                 group.append(item)
             # the group's rows still count as pending until committed (see _run): the bound on
             # pending rows bounds everything the writer holds, not only what waits in the queue
             return group
+
+    def _gather(self) -> None:
+        """Wait (holding the condition) until the group is worth committing.
+
+        When the queue and the requests still being decoded (at the recent mean rows per
+        request) would reach a row group, wait for them: until the queue holds a row group,
+        nothing more is on its way, or ``max_group_wait`` has passed (and, as a safeguard, no
+        request has arrived for five times ``max_group_delay``). Otherwise waiting would only
+        delay the commit while the decode workers idle, so wait ``max_group_delay`` at most.
+        """
+        started = last_arrival = time.monotonic()
+        full = min(self.row_group_rows, self.max_group_rows)
+        seen = self._pending_rows
+        while not self._closing and self._pending_rows < full:
+            now = time.monotonic()
+            if self._pending_rows != seen:
+                seen, last_arrival = self._pending_rows, now
+            if seen + self._incoming * self._rows_per_request >= full:
+                until = min(last_arrival + 5 * self.max_group_delay, started + self.max_group_wait)
+            else:
+                until = started + self.max_group_delay
+            if now >= until:
+                return
+            self._cond.wait(until - now)
 
     def _run(self) -> None:
         while True:

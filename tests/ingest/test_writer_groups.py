@@ -1,0 +1,107 @@
+"""How the writer groups requests into commits, and what that leaves in the file, on a real
+store: whole row groups when requests on their way would fill them, no waiting otherwise."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+
+import duckdb
+
+from analytics.warehouse.store import Store
+from ingest.writer import StoreWriter, WriteBatch, WriteResult
+from tests.ingest.test_writer import T0, decisions_batch
+
+ROW_GROUP = 2048  # DuckDB's smallest: one vector
+
+
+def batch(rows: int, first: int) -> WriteBatch:
+    """A request of ``rows`` decisions numbered from ``first``."""
+    return decisions_batch([(f"d{first + i}", T0 + first + i) for i in range(rows)])
+
+
+def commit_times(futures: list[Future[WriteResult]]) -> list[object]:
+    return [future.result(30).committed_at for future in futures]
+
+
+def test_a_queue_past_a_row_group_is_cut_after_the_last_whole_one(tmp_path):
+    with Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store:
+        writer = StoreWriter(store, max_group_delay=0)
+        # queued before the thread starts: 5 requests of 600 rows
+        futures = [writer.submit(batch(600, 600 * i)) for i in range(5)]
+        with writer:
+            times = commit_times(futures)
+    # the first four reach a row group (2,400 rows); the fifth waits for the next commit
+    assert len(set(times[:4])) == 1
+    assert times[4] != times[0]
+
+
+def submit_while_decoding(writer: StoreWriter, batch: WriteBatch, decode_seconds: float):
+    """A receiver's path: the request is announced, "decoded" for a while, then submitted."""
+    futures: list[Future[WriteResult]] = []
+    announced = threading.Event()
+
+    def receive() -> None:
+        with writer.incoming():
+            announced.set()
+            time.sleep(decode_seconds)
+            futures.append(writer.submit(batch))
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    announced.wait(10)
+    return thread, futures
+
+
+def test_the_group_waits_for_announced_requests_that_fill_a_row_group(tmp_path):
+    with (
+        Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store,
+        StoreWriter(store, max_group_delay=0.05, max_group_wait=30) as writer,
+    ):
+        thread, second = submit_while_decoding(writer, batch(1024, 1024), decode_seconds=0.15)
+        first = writer.submit(batch(1024, 0))
+        thread.join()
+        # 1,024 queued and one request of ~1,024 on its way make a row group: one commit
+        assert commit_times([first]) == commit_times(second)
+
+
+def test_the_group_does_not_wait_for_requests_that_would_not_fill_it(tmp_path):
+    with (
+        Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store,
+        StoreWriter(store, max_group_delay=0.05, max_group_wait=30) as writer,
+    ):
+        thread, second = submit_while_decoding(writer, batch(100, 100), decode_seconds=0.5)
+        first = writer.submit(batch(100, 0))
+        thread.join()
+        # 200 rows are far from a row group: the first is committed after 50 ms, alone
+        assert commit_times([first]) != commit_times(second)
+
+
+def test_a_lone_request_waits_only_for_the_short_delay(tmp_path):
+    with (
+        Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store,
+        StoreWriter(store, max_group_delay=0.05, max_group_wait=120) as writer,
+    ):
+        future = writer.submit(batch(10, 0))
+        # nothing else is on its way: committed after 50 ms, not after max_group_wait
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(20), "a lone request waited for max_group_wait"
+        assert future.result().duplicates == 0
+
+
+def test_a_group_of_whole_row_groups_is_stored_as_such_and_opens_in_plain_duckdb(tmp_path):
+    path = tmp_path / "g.duckdb"
+    with Store.open(path, row_group_size=ROW_GROUP) as store:
+        writer = StoreWriter(store, max_group_delay=0)
+        futures = [writer.submit(batch(1024, 1024 * i)) for i in range(6)]  # 3 row groups
+        with writer:
+            commit_times(futures)
+    with duckdb.connect(str(path), read_only=True) as con:  # as a user's duckdb CLI would
+        counts = con.execute(
+            "SELECT row_group_id, max(count) FROM pragma_storage_info('decisions') "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        assert counts == [(0, ROW_GROUP), (1, ROW_GROUP), (2, ROW_GROUP)]
+        assert con.execute("SELECT count(*) FROM decisions").fetchone() == (3 * ROW_GROUP,)
