@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import psutil
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -176,6 +178,18 @@ def run_load(
     return accepted, latencies, errors
 
 
+def _writer_stats(url: str) -> dict[str, Any]:
+    """The server's writer counters, from its /healthz."""
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        connection.request("GET", "/healthz")
+        stats: dict[str, Any] = json.loads(connection.getresponse().read())["writer"]
+    finally:
+        connection.close()
+    return stats
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +233,7 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         cpu_after = _cpu_seconds(proc)
         sampling.set()
+        writer = _writer_stats(server.http_url)
         server.stop()
     # the faster of the two readings, before and after the load, is the less disturbed one
     parsing = max(parsing, parse_rate(template))
@@ -262,6 +277,12 @@ def main() -> int:
             f"{workers_us:.1f} µs, load process {load_us:.1f} µs "
             f"({(server_us + workers_us + load_us) * rate / 1e6:.2f} of the cores busy)"
         )
+    commits = writer["commits"] or 1
+    print(
+        f"writer                   {writer['commits']:12,d} commits, "
+        f"{sum(writer['rows_committed'].values()) / commits:,.0f} rows and "
+        f"{writer['mean_commit_ms']:.0f} ms each on average"
+    )
     print(f"ceiling: decode+check    {ceiling:12,.0f} records/s on one core")
     print(f"ratio accepted/ceiling   {rate / ceiling:12.2f}")
     print(
