@@ -488,8 +488,12 @@ class StoreWriter:
         """Insert rows (in the table's own columns) stamped with ``now``."""
         stamp = COMMIT_TIME_COLUMNS[table]
         # DuckDB reads the local variable named in the query: cheaper than register() and a
-        # parameter, which cost a few ms per statement whatever the number of rows
-        _incoming = rows
+        # parameter, which cost a few ms per statement whatever the number of rows. In one
+        # chunk: DuckDB scans the chunks of an Arrow table on all its threads, each filling
+        # row groups of its own, so a group of one row group's rows would be stored as two
+        # partial ones (with two threads: 22.3 vs 13.9 CPU µs a row and twice the file, for
+        # commits of 16,384 rows).
+        _incoming = rows.combine_chunks()
         self._cursor.execute(
             f'INSERT INTO "{table}" BY NAME '  # noqa: S608 - constant names, a datetime
             f"SELECT *, TIMESTAMPTZ '{now.isoformat()}' AS {stamp} FROM _incoming"
