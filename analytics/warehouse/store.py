@@ -48,9 +48,9 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 # and writes them to the file at once; the WAL records only where they are, and no checkpoint
 # has to write them again. The writer gathers groups of this size under load (see
 # ingest.writer), which at 122,880 rows would hold every request for seconds.
-# `benchmarks/writer.py --threads 1`: 11.9 CPU µs a decision appended, committed and
-# checkpointed, against 18.4 with DuckDB's row groups (same checkpoint threshold); file size
-# about the same (90 vs 87 MB for 409,600 decisions).
+# `benchmarks/writer.py`: 12.5 CPU µs a decision appended, committed and checkpointed, against
+# 22.4 with DuckDB's row groups (same checkpoint threshold); files of 89 MB either way for
+# 409,600 decisions. With `--threads 1`: 11.9-13.4 against 16.4-18.4 µs.
 ROW_GROUP_SIZE = 16_384
 DUCKDB_ROW_GROUP_SIZE = 122_880  # what DuckDB uses where it is not told (":memory:", read-only)
 # The name a read-write store is attached under (DuckDB would name it after the file).
