@@ -8,6 +8,7 @@ flaglens' checkpoint threshold alone, and flaglens' defaults (that threshold and
 row groups, which the writer's groups fill so that DuckDB writes them to the file once).
 
     .venv/bin/python benchmarks/writer.py --requests 800
+    .venv/bin/python benchmarks/writer.py --requests 800 --threads 1  # as --duckdb-threads 1
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._stats = WriterStats()
         self._commit_seconds_total = 0.0
-        self._incoming = 0  # requests being decoded, announced by incoming()
+        self._decoding = 0  # requests being decoded, announced with incoming()
         self._rows_per_request = 0.0  # moving mean over submitted requests
 
     def _newest_stored(self, table: str, time_column: str) -> int:
@@ -288,13 +288,13 @@ class StoreWriter:
         """Announce a request that is being decoded and will be submitted (or not) inside the
         block: the writer waits for such requests when they would fill its group."""
         with self._cond:
-            self._incoming += 1
+            self._decoding += 1
             self._cond.notify()
         try:
             yield
         finally:
             with self._cond:
-                self._incoming -= 1
+                self._decoding -= 1
                 self._cond.notify()
 
     def submit(self, batch: WriteBatch) -> Future[WriteResult]:
@@ -395,7 +395,7 @@ class StoreWriter:
             now = time.monotonic()
             if self._pending_rows != seen:
                 seen, last_arrival = self._pending_rows, now
-            if seen + self._incoming * self._rows_per_request >= full:
+            if seen + self._decoding * self._rows_per_request >= full:
                 until = min(last_arrival + 5 * self.max_group_delay, started + self.max_group_wait)
             else:
                 until = started + self.max_group_delay
