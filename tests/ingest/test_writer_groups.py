@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import orjson
+import pytest
 
 from analytics.warehouse.store import Store
 from contracts import load_registry
@@ -77,28 +78,26 @@ def submit_while_decoding(writer: StoreWriter, batch: WriteBatch, decode_seconds
     return thread, futures
 
 
-def test_the_group_waits_for_announced_requests_that_fill_a_row_group(tmp_path):
+@pytest.mark.parametrize(
+    ("rows", "decode_seconds", "together"),
+    [
+        # 1,024 queued and a request of ~1,024 on its way make a row group: one commit
+        pytest.param(1024, 0.15, True, id="they-fill-a-row-group"),
+        # 200 rows are far from one: the first is committed after 50 ms, alone
+        pytest.param(100, 0.5, False, id="they-would-not"),
+    ],
+)
+def test_the_group_waits_for_announced_requests_only_when_they_fill_a_row_group(
+    tmp_path, rows, decode_seconds, together
+):
     with (
         Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store,
         StoreWriter(store, max_group_delay=0.05, max_group_wait=30) as writer,
     ):
-        thread, second = submit_while_decoding(writer, batch(1024, 1024), decode_seconds=0.15)
-        first = writer.submit(batch(1024, 0))
+        thread, second = submit_while_decoding(writer, batch(rows, rows), decode_seconds)
+        first = writer.submit(batch(rows, 0))
         thread.join()
-        # 1,024 queued and one request of ~1,024 on its way make a row group: one commit
-        assert commit_times([first]) == commit_times(second)
-
-
-def test_the_group_does_not_wait_for_requests_that_would_not_fill_it(tmp_path):
-    with (
-        Store.open(tmp_path / "g.duckdb", row_group_size=ROW_GROUP) as store,
-        StoreWriter(store, max_group_delay=0.05, max_group_wait=30) as writer,
-    ):
-        thread, second = submit_while_decoding(writer, batch(100, 100), decode_seconds=0.5)
-        first = writer.submit(batch(100, 0))
-        thread.join()
-        # 200 rows are far from a row group: the first is committed after 50 ms, alone
-        assert commit_times([first]) != commit_times(second)
+        assert (commit_times([first]) == commit_times(second)) is together
 
 
 def test_a_lone_request_waits_only_for_the_short_delay(tmp_path):
