@@ -255,7 +255,7 @@ def main() -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        help="DuckDB threads (default: DuckDB's own; `flaglens serve` runs the pages on 1)",
+        help="DuckDB threads (default: DuckDB's own, as `flaglens serve` unless --duckdb-threads)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
