@@ -22,6 +22,12 @@ request. The writer remembers the keys it committed lately (:class:`RecentKeys`)
 the lookup for live traffic without a query; older time ranges are looked up in the database
 (cheap, because DuckDB skips row groups by their min/max).
 
+A commit runs DuckDB on one thread (the store's thread count comes back afterwards, for the
+dashboards' queries). A group's table is one Arrow chunk, so its INSERT is one task; with two
+threads that task often ran on DuckDB's background thread while the writer, in DuckDB's Python
+client, polled for it without sleeping and took the GIL at every turn (the client waits only
+when a task is blocked; see duckdb/duckdb#12512). That cost the server ~3 µs of CPU a record.
+
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
 answer 503 / UNAVAILABLE, exporters back off, and memory stays bounded.
@@ -254,6 +260,8 @@ class StoreWriter:
         self.row_group_rows = store.row_group_size
         self.max_pending_rows = max_pending_rows
         self._cursor = store.cursor()
+        threads = self._cursor.execute("SELECT current_setting('threads')").fetchone()
+        self._duckdb_threads = int(threads[0]) if threads else 1  # the store's, for queries
         row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
         self._request_ids = itertools.count((int(row[0]) if row else 0) + 1)
         self._recent = {
@@ -414,10 +422,33 @@ class StoreWriter:
                 with self._cond:
                     self._pending_rows -= sum(batch.rows for batch, _ in group)
 
+    @contextlib.contextmanager
+    def _one_duckdb_thread(self) -> Iterator[None]:
+        """DuckDB on one thread inside the block, then on the store's number again."""
+        if self._duckdb_threads <= 1:
+            yield
+            return
+        self._set_duckdb_threads(1)
+        try:
+            yield
+        finally:
+            self._set_duckdb_threads(self._duckdb_threads)
+
+    def _set_duckdb_threads(self, threads: int) -> None:
+        try:
+            self._cursor.execute(f"SET threads = {threads}")
+        except duckdb.Error as exc:  # the commit itself will fail and say why
+            log.warning("could not set DuckDB's threads to %d: %s", threads, exc)
+
     def _write_group(self, group: list[_Pending]) -> None:
-        """Commit a group and settle its futures (one by one if the group as a whole fails)."""
-        if self.commit_delay:
-            time.sleep(self.commit_delay)
+        """Commit a group and settle its futures."""
+        with self._one_duckdb_thread():
+            if self.commit_delay:
+                time.sleep(self.commit_delay)
+            self._commit_or_split(group)
+
+    def _commit_or_split(self, group: list[_Pending]) -> None:
+        """Commit a group; if the group as a whole fails, its requests one by one."""
         try:
             results = self._commit([batch for batch, _ in group])
         except (duckdb.Error, StoreError, pa.ArrowException) as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import pickle
 import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -165,3 +166,25 @@ def test_a_pickled_batch_comes_back_with_the_same_tables():
         assert back.tables[name].schema == table.schema
         assert back.tables[name].equals(table)
     assert back.rows == 2
+
+
+def duckdb_threads(store: Store) -> int:
+    return int(store.cursor().execute("SELECT current_setting('threads')").fetchone()[0])
+
+
+def test_a_commit_runs_duckdb_on_one_thread_and_gives_the_others_back(tmp_path):
+    """On two threads, DuckDB's Python client spins while the other thread runs a commit's
+    only task; the writer commits on one and restores the store's count for queries."""
+    with Store.open(tmp_path / "w.duckdb", threads=2) as store:
+        with StoreWriter(store, max_group_delay=0, commit_delay=0.3) as writer:
+            future = writer.submit(decisions_batch([("a", T0)]))
+            during = set()
+            while not future.done():
+                during.add(duckdb_threads(store))
+                time.sleep(0.01)
+            assert future.result().duplicates == 0
+            assert 1 in during  # (and 2 before the commit began)
+            assert duckdb_threads(store) == 2
+            assert write(writer, [("b", T0 + 1)]) == 0
+            assert duckdb_threads(store) == 2
+        assert stored(store) == [("a", T0), ("b", T0 + 1)]
