@@ -7,9 +7,10 @@ server's peak RSS (sampled every 0.5 s, with the RSS after the first 10 s and th
 fifth of the run, so growth shows), the CPU each side spent per accepted record (server, decode
 workers, load process), and in the same run the ceiling: decode + canonical mapping + contract
 check alone, in this process, on the same bodies (and the compiled decoder against the Python
-path it stands in for). The machine's speed varies from day
-to day (up to 4x here); plain protobuf parsing of the same bodies, measured in the same run, is
-the yardstick that puts a run in the terms of the brief's reference machine (~880k records/s).
+path it stands in for). The machine's speed varies from day to day (up to 4x here); three
+yardsticks measured in the same run on the same records, before and after the load (the faster
+reading counts), put the run in the terms of the brief's reference machine: protobuf parsing
+(~880k records/s there), Python jsonschema (~21k events/s) and jsonschema-rs (~1.4M events/s).
 
     .venv/bin/python benchmarks/ingest.py --seconds 30                   # 8 exporters
     .venv/bin/python benchmarks/ingest.py --seconds 30 --connections 128  # enough to fill 2 cores
@@ -35,7 +36,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psutil
+import referencing
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,9 +95,13 @@ def decoder_rates(template: bytes, seconds: float = 3.0) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-# The brief's figure for protobuf parsing on this machine kind (records/s, one core): the
-# yardstick that turns a run on a slower or busier day into the reference machine's terms.
+# The brief's figures for this machine kind (records or events/s, one core): protobuf parsing,
+# Python jsonschema and jsonschema-rs validation. Each, measured in the same run on the same
+# records, turns the run into the reference machine's terms; they disagree (the brief's events
+# were presumably smaller than these decisions), and protobuf parsing is the least flattering.
 REFERENCE_PARSE_RATE = 880_000
+REFERENCE_JSONSCHEMA_RATE = 21_000
+REFERENCE_JSONSCHEMA_RS_RATE = 1_400_000
 
 
 def parse_rate(template: bytes, seconds: float = 3.0) -> float:
@@ -107,6 +114,45 @@ def parse_rate(template: bytes, seconds: float = 3.0) -> float:
         n += 1
         done += sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
     return done / (time.perf_counter() - start)
+
+
+def validation_rates(template: bytes, seconds: float = 2.0) -> tuple[float, float]:
+    """Events/s of validating the same decisions against their contracts on one core: Python
+    `jsonschema` (Draft 2020-12, the contracts' $refs resolved by `referencing`) and
+    jsonschema-rs (the server's validators)."""
+    registry = load_registry()
+    resources = referencing.Registry().with_resources(
+        (c.uri, referencing.Resource.from_contents(c.schema)) for c in registry.contracts
+    )
+    by_key = {(c.name, c.version): c for c in registry.contracts}
+    python_validators: dict[tuple[str, str], Any] = {}
+    pairs = []
+    items = decode_logs(
+        request_body(template, 0),
+        content_type="application/x-protobuf",
+        content_encoding=None,
+        limits=Limits(),
+    )
+    for item in items:
+        normalize_legacy(item.record)
+        verdict = registry.check(item.record)
+        key = (str(verdict.contract_id), str(verdict.contract_version))
+        if key not in python_validators:
+            python_validators[key] = jsonschema.Draft202012Validator(
+                by_key[key].schema, registry=resources
+            )
+        pairs.append((python_validators[key], by_key[key].validator, item.record))
+    rates = []
+    for pick in (0, 1):
+        done = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for pair in pairs:
+                if not pair[pick].is_valid(pair[2]):
+                    raise AssertionError("a benchmark decision broke its contract")
+            done += len(pairs)
+        rates.append(done / (time.perf_counter() - start))
+    return rates[0], rates[1]
 
 
 def _cpu_seconds(proc: psutil.Process) -> tuple[float, float, float]:
@@ -211,6 +257,7 @@ def main() -> int:
     ceiling = decode_ceiling(template)
     compiled, python_path = decoder_rates(template)
     parsing = parse_rate(template)
+    validating = validation_rates(template)
     with tempfile.TemporaryDirectory() as tmp:
         extra: tuple[str, ...] = ()
         if args.decode_workers is not None:
@@ -242,6 +289,8 @@ def main() -> int:
         server.stop()
     # the faster of the two readings, before and after the load, is the less disturbed one
     parsing = max(parsing, parse_rate(template))
+    again = validation_rates(template)
+    python_rate, rs_rate = (max(a, b) for a, b in zip(validating, again, strict=True))
     latencies.sort()
     p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
@@ -294,12 +343,17 @@ def main() -> int:
         f"decode to canonical      {compiled:12,.0f} records/s compiled vs {python_path:,.0f} "
         f"Python path ({compiled / python_path:.1f}x)"
     )
-    scale = REFERENCE_PARSE_RATE / parsing
-    print(
-        f"machine yardstick        {parsing:12,.0f} records/s protobuf parsing "
-        f"(reference machine: {REFERENCE_PARSE_RATE:,}); accepted/s in its terms "
-        f"{rate * scale:,.0f} (x{scale:.2f})"
-    )
+    print("machine yardsticks       this run vs the brief's machine, and accepted/s in its terms")
+    for name, measured, reference in (
+        ("protobuf parsing", parsing, REFERENCE_PARSE_RATE),
+        ("jsonschema (Python)", python_rate, REFERENCE_JSONSCHEMA_RATE),
+        ("jsonschema-rs", rs_rate, REFERENCE_JSONSCHEMA_RS_RATE),
+    ):
+        scale = reference / measured
+        print(
+            f"  {name:22} {measured:12,.0f} vs {reference:,}/s: "
+            f"{rate * scale:,.0f} accepted/s (x{scale:.2f})"
+        )
     return 0
 
 
