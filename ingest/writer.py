@@ -26,7 +26,7 @@ A commit runs DuckDB on one thread (the store's thread count comes back afterwar
 dashboards' queries). A group's table is one Arrow chunk, so its INSERT is one task; with two
 threads that task often ran on DuckDB's background thread while the writer, in DuckDB's Python
 client, polled for it without sleeping and took the GIL at every turn (the client waits only
-when a task is blocked; see duckdb/duckdb#12512). That cost the server ~3 µs of CPU a record.
+when a task is blocked; see duckdb/duckdb#12512). That cost the server 3–4 µs of CPU a record.
 
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
