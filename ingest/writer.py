@@ -22,11 +22,13 @@ request. The writer remembers the keys it committed lately (:class:`RecentKeys`)
 the lookup for live traffic without a query; older time ranges are looked up in the database
 (cheap, because DuckDB skips row groups by their min/max).
 
-A commit runs DuckDB on one thread (the store's thread count comes back afterwards, for the
-dashboards' queries). A group's table is one Arrow chunk, so its INSERT is one task; with two
-threads that task often ran on DuckDB's background thread while the writer, in DuckDB's Python
-client, polled for it without sleeping and took the GIL at every turn (the client waits only
-when a task is blocked; see duckdb/duckdb#12512). That cost the server 3–4 µs of CPU a record.
+While the writer has work, DuckDB runs on one thread; the store's thread count (for the
+dashboards' queries) comes back when the queue is empty after a commit. A group's table is one
+Arrow chunk, so its INSERT is one task; with two threads that task often ran on DuckDB's
+background thread while the writer, in DuckDB's Python client, polled for it without sleeping
+and took the GIL at every turn (the client waits only when a task is blocked; see
+duckdb/duckdb#12512). That cost the server 3–4 µs of CPU a record, and switching the count
+back and forth around every commit (rather than when the queue empties) another ~2.
 
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
@@ -262,6 +264,7 @@ class StoreWriter:
         self._cursor = store.cursor()
         threads = self._cursor.execute("SELECT current_setting('threads')").fetchone()
         self._duckdb_threads = int(threads[0]) if threads else 1  # the store's, for queries
+        self._holding_one_thread = False  # DuckDB held at one thread until the queue empties
         row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
         self._request_ids = itertools.count((int(row[0]) if row else 0) + 1)
         self._recent = {
@@ -412,27 +415,33 @@ class StoreWriter:
             self._cond.wait(until - now)
 
     def _run(self) -> None:
-        while True:
-            group = self._next_group()
-            if not group:
-                return
-            try:
-                self._write_group(group)
-            finally:
-                with self._cond:
-                    self._pending_rows -= sum(batch.rows for batch, _ in group)
-
-    @contextlib.contextmanager
-    def _one_duckdb_thread(self) -> Iterator[None]:
-        """DuckDB on one thread inside the block, then on the store's number again."""
-        if self._duckdb_threads <= 1:
-            yield
-            return
-        self._set_duckdb_threads(1)
         try:
-            yield
+            while True:
+                group = self._next_group()
+                if not group:
+                    return
+                try:
+                    self._write_group(group)
+                finally:
+                    with self._cond:
+                        self._pending_rows -= sum(batch.rows for batch, _ in group)
+                        idle = not self._queue
+                    if idle:
+                        self._release_duckdb_threads()
         finally:
+            self._release_duckdb_threads()
+
+    def _hold_one_duckdb_thread(self) -> None:
+        """DuckDB on one thread from now until the writer runs out of work."""
+        if self._duckdb_threads > 1 and not self._holding_one_thread:
+            self._set_duckdb_threads(1)
+            self._holding_one_thread = True
+
+    def _release_duckdb_threads(self) -> None:
+        """The store's number of DuckDB threads again."""
+        if self._holding_one_thread:
             self._set_duckdb_threads(self._duckdb_threads)
+            self._holding_one_thread = False
 
     def _set_duckdb_threads(self, threads: int) -> None:
         try:
@@ -441,14 +450,10 @@ class StoreWriter:
             log.warning("could not set DuckDB's threads to %d: %s", threads, exc)
 
     def _write_group(self, group: list[_Pending]) -> None:
-        """Commit a group and settle its futures."""
-        with self._one_duckdb_thread():
-            if self.commit_delay:
-                time.sleep(self.commit_delay)
-            self._commit_or_split(group)
-
-    def _commit_or_split(self, group: list[_Pending]) -> None:
-        """Commit a group; if the group as a whole fails, its requests one by one."""
+        """Commit a group and settle its futures (one by one if the group as a whole fails)."""
+        self._hold_one_duckdb_thread()
+        if self.commit_delay:
+            time.sleep(self.commit_delay)
         try:
             results = self._commit([batch for batch, _ in group])
         except (duckdb.Error, StoreError, pa.ArrowException) as exc:

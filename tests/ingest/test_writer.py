@@ -185,7 +185,8 @@ def threads_come_back(store: Store, threads: int) -> bool:
 
 def test_a_commit_runs_duckdb_on_one_thread_and_gives_the_others_back(tmp_path):
     """On two threads, DuckDB's Python client spins while the other thread runs a commit's
-    only task; the writer commits on one and restores the store's count for queries."""
+    only task; the writer commits on one and restores the store's count for queries once it
+    has nothing more to do."""
     with Store.open(tmp_path / "w.duckdb", threads=2) as store:
         with StoreWriter(store, max_group_delay=0, commit_delay=0.3) as writer:
             future = writer.submit(decisions_batch([("a", T0)]))
@@ -199,3 +200,18 @@ def test_a_commit_runs_duckdb_on_one_thread_and_gives_the_others_back(tmp_path):
             assert write(writer, [("b", T0 + 1)]) == 0
             assert threads_come_back(store, 2)
         assert stored(store) == [("a", T0), ("b", T0 + 1)]
+
+
+def test_duckdb_stays_on_one_thread_while_requests_are_queued(tmp_path):
+    with Store.open(tmp_path / "w.duckdb", threads=2) as store:
+        writer = StoreWriter(store, max_group_delay=0, max_group_rows=1, commit_delay=0.1)
+        futures = [writer.submit(decisions_batch([(f"k{i}", T0 + i)])) for i in range(3)]
+        seen = []
+        with writer:  # three groups of one request each, back to back
+            while not futures[1].done():  # the third is still queued or being committed
+                seen.append(duckdb_threads(store))
+                time.sleep(0.01)
+            assert len({future.result().committed_at for future in futures}) == 3
+        assert 1 in seen
+        assert set(seen[seen.index(1) :]) == {1}  # (2 only before the first commit began)
+        assert threads_come_back(store, 2)
