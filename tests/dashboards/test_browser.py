@@ -31,14 +31,17 @@ def _wait(driver: Any, css: str, timeout: float = 30) -> Any:
     )
 
 
-def _traces_with_points(driver: Any, graph_css: str) -> int:
-    """How many plotly traces of the graph hold at least one point (read from the page)."""
-    return int(
+def _shows_data(driver: Any, css: str) -> bool:
+    """Whether the table has a row, or the graph a trace with points, read in one script: Dash
+    may replace the element between two WebDriver calls (a stale reference)."""
+    return bool(
         driver.execute_script(
-            "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-            "if (!el || !el.data) return -1;"
-            "return el.data.filter(t => t.x && t.x.length > 0).length;",
-            graph_css,
+            "const el = document.querySelector(arguments[0]);"
+            "if (!el) return false;"
+            "if (el.tagName === 'TABLE') return el.querySelectorAll('tbody tr').length > 0;"
+            "const plot = el.querySelector('.js-plotly-plot');"
+            "return !!(plot && plot.data && plot.data.some(t => t.x && t.x.length > 0));",
+            css,
         )
     )
 
@@ -64,11 +67,8 @@ def test_page_renders_with_data(browser, dashboard_server, path):
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#content h2").text == title
     )
-    element = _wait(browser, selector)
-    if element.tag_name == "table":
-        assert len(element.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 1
-    else:
-        WebDriverWait(browser, 30).until(lambda d: _traces_with_points(d, selector) > 0)
+    _wait(browser, selector)
+    WebDriverWait(browser, 30).until(lambda d: _shows_data(d, selector))
     assert not browser.find_elements(By.CSS_SELECTOR, ".fl-error")
     name = path.strip("/") or "overview"
     browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
