@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -29,6 +31,16 @@ def _wait(driver: Any, css: str, timeout: float = 30) -> Any:
     return WebDriverWait(driver, timeout).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, css))
     )
+
+
+def _settled(driver: Any, read: Callable[[Any], Any], timeout: float = 30) -> Any:
+    """``read(driver)``, again while Dash replaces an element it holds (a stale reference)."""
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: (read(d),))[0]
+
+
+def _texts(driver: Any, css: str) -> list[str]:
+    return _settled(driver, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, css)])
 
 
 def _shows_data(driver: Any, css: str) -> bool:
@@ -76,16 +88,16 @@ def test_page_renders_with_data(browser, dashboard_server, path):
 
 def test_time_range_and_service_filter_change_what_is_shown(browser, dashboard_server):
     _open(browser, dashboard_server, "/")
-    table = _wait(browser, "#overview-slos")
-    rows_all = len(table.find_elements(By.CSS_SELECTOR, "tbody tr"))
+    _wait(browser, "#overview-slos")
+    rows_all = len(_texts(browser, "#overview-slos tbody tr"))
     # service filter: choose checkout in the dropdown; the URL and the SLO table follow
     _choose(browser, "#service", "checkout")
     WebDriverWait(browser, 30).until(lambda d: "service=checkout" in d.current_url)
     WebDriverWait(browser, 30).until(
         lambda d: 0 < len(d.find_elements(By.CSS_SELECTOR, "#overview-slos tbody tr")) < rows_all
     )
-    for row in browser.find_elements(By.CSS_SELECTOR, "#overview-slos tbody tr"):
-        assert row.text.startswith("checkout-")
+    for row in _texts(browser, "#overview-slos tbody tr"):
+        assert row.startswith("checkout-")
     # time range: a range with no data shows the empty state that says what to send
     start = browser.find_element(By.CSS_SELECTOR, "#from")
     start.clear()
@@ -101,13 +113,15 @@ def test_time_range_and_service_filter_change_what_is_shown(browser, dashboard_s
 
 def test_clicking_a_change_opens_its_details(browser, dashboard_server):
     _open(browser, dashboard_server, "/changes")
-    link = _wait(browser, "#changes-table tbody tr td a")
-    change_id = link.text
-    link.click()
-    details = _wait(browser, "#change-details")
-    WebDriverWait(browser, 30).until(lambda d: change_id in d.find_element(
-        By.CSS_SELECTOR, "#change-details h3").text)  # fmt: skip
-    text = details.text
+    first_link = "#changes-table tbody tr td a"
+    _wait(browser, first_link)
+    change_id = _texts(browser, first_link)[0]
+    _settled(browser, lambda d: d.find_element(By.CSS_SELECTOR, first_link).click())
+    _wait(browser, "#change-details")
+    WebDriverWait(browser, 30).until(
+        lambda d: change_id in " ".join(_texts(d, "#change-details h3"))
+    )
+    text = _texts(browser, "#change-details")[0]
     for label in ("actor", "versions", "approvals", "ticket", "signature", "verdict"):
         assert label in text
     assert f"change={change_id}" in browser.current_url
@@ -119,5 +133,6 @@ def test_a_shared_url_restores_the_view(browser, dashboard_server):
     assert browser.find_element(By.CSS_SELECTOR, "#from").get_attribute("value") == (
         "2026-11-22T00:00Z"
     )
-    rows = _wait(browser, "#budgets-table").find_elements(By.CSS_SELECTOR, "tbody tr")
-    assert rows and all(r.text.startswith("payments-") for r in rows)
+    _wait(browser, "#budgets-table")
+    rows = _texts(browser, "#budgets-table tbody tr")
+    assert rows and all(r.startswith("payments-") for r in rows)
