@@ -17,7 +17,7 @@ from dash import Input, Output, State, dcc, html
 from analytics.errors import AnalyticsError
 from analytics.volume import known_values
 from contracts.errors import ContractError
-from dashboards.pages import PAGES, RENDERERS, DataSource
+from dashboards.pages import PAGES, DataSource
 from dashboards.state import REFRESH_CHOICES, RELATIVE_RANGES, ViewState
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,10 @@ _CUSTOM = "__custom__"
 
 def _header(pathname: str, state: ViewState) -> html.Div:
     links: list[Any] = [html.Span("flaglens", className="fl-brand")]
-    for path, title in PAGES.items():
+    for path, page in PAGES.items():
         links.append(
             dcc.Link(
-                title,
+                page.title,
                 href=path + state.to_query(change=None, slo=None, page=1),
                 className="fl-active" if path == pathname else "",
                 id=f"nav-{path.strip('/') or 'overview'}",
@@ -101,20 +101,20 @@ def _controls(state: ViewState, source: DataSource) -> html.Div:
 def render_view(source: DataSource, pathname: str | None, search: str | None) -> tuple[Any, ...]:
     """(header, controls, content, timer disabled, timer interval) for a URL; errors are shown
     on the page, never swallowed."""
-    path = pathname if pathname in RENDERERS else "/"
+    path = pathname if pathname in PAGES else "/"
     state = ViewState.from_query(search)
     refresh = state.refresh_ms()
     controls: Any = html.Div()
     try:
         controls = _controls(state, source)
-        content = RENDERERS[path](source, state, state.window())
+        content = PAGES[path].render(source, state, state.window())
     except (AnalyticsError, ContractError, duckdb.Error, ValueError) as exc:
         log.warning("dashboard %s%s failed: %s", path, search or "", exc)
         content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
     return (
         _header(path, state),
         controls,
-        [html.H2(PAGES[path]), *content],
+        [html.H2(PAGES[path].title), *content],
         refresh is None,
         refresh or 30_000,
     )
