@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
+
+from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
 
 _ids = itertools.count(1)
 
@@ -81,3 +84,23 @@ def otlp_json_logs(
             }
         ]
     }
+
+
+def prepare_http(
+    pipeline: IngestPipeline,
+    request_id: int,
+    signal: Any,
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+) -> PreparedExport:
+    """Decode and check a body as the HTTP receiver would, its request metadata taken from the
+    body and headers (raises IngestError as the receiver's pipeline call does)."""
+    meta = RequestMeta(
+        request_id=request_id, signal=signal, transport="http",
+        encoding="json" if "json" in content_type else "protobuf",
+        compression=content_encoding, body_bytes=len(body), received_at=datetime.now(UTC),
+    )  # fmt: skip
+    return pipeline.prepare(
+        meta, body, content_type=content_type, content_encoding=content_encoding
+    )

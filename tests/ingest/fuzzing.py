@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -34,9 +33,14 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from contracts import load_registry
 from ingest.errors import IngestError
 from ingest.limits import Limits
-from ingest.pipeline import IngestPipeline, RequestMeta
+from ingest.pipeline import IngestPipeline
 from ingest.writer import StoreWriter
-from tests.factories import decision_attributes, otlp_json_logs, privacy_decision_attributes
+from tests.factories import (
+    decision_attributes,
+    otlp_json_logs,
+    prepare_http,
+    privacy_decision_attributes,
+)
 
 PIPELINE = IngestPipeline(load_registry(), Limits(max_body_bytes=1 << 20))
 _RESOURCE = [
@@ -249,14 +253,9 @@ cases = st.one_of(*(_cases(signal) for signal in SIGNALS))
 def check_case(case: Case, writer: StoreWriter) -> None:
     """Prepare the body and commit the result; IngestError is the one allowed refusal."""
     signal, content_type, body, encoding = case
-    meta = RequestMeta(
-        request_id=writer.next_request_id(), signal=signal,  # type: ignore[arg-type]
-        transport="http", encoding="json" if "json" in content_type else "protobuf",
-        compression=encoding, body_bytes=len(body), received_at=datetime.now(UTC),
-    )  # fmt: skip
     try:
-        prepared = PIPELINE.prepare(
-            meta, body, content_type=content_type, content_encoding=encoding
+        prepared = prepare_http(
+            PIPELINE, writer.next_request_id(), signal, body, content_type, encoding
         )
     except IngestError:
         return

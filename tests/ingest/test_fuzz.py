@@ -6,14 +6,12 @@ A short run in CI; `benchmarks/fuzz_decoders.py` runs the same properties for lo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from analytics.warehouse.store import Store
-from ingest.pipeline import RequestMeta
 from ingest.writer import StoreWriter
+from tests.factories import prepare_http
 from tests.ingest.fuzzing import PIPELINE, SIGNALS, cases, check_case, valid_message
 
 
@@ -28,12 +26,9 @@ def writer(tmp_path_factory):
 @pytest.mark.parametrize("signal", SIGNALS)
 def test_the_seed_bodies_are_valid(writer, signal):
     """The fuzzer mutates requests that are accepted whole, not ones already refused."""
-    meta = RequestMeta(request_id=writer.next_request_id(), signal=signal, transport="http",
-                       encoding="protobuf", compression=None, body_bytes=0,
-                       received_at=datetime.now(UTC))  # fmt: skip
     body = valid_message(signal).SerializeToString()
-    prepared = PIPELINE.prepare(
-        meta, body, content_type="application/x-protobuf", content_encoding=None
+    prepared = prepare_http(
+        PIPELINE, writer.next_request_id(), signal, body, "application/x-protobuf"
     )
     assert prepared.received >= 1
     assert prepared.rejected == 0, prepared.error_message

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
-from datetime import UTC, datetime
 
 import duckdb
 import orjson
@@ -15,9 +14,9 @@ import pytest
 from analytics.warehouse.store import Store
 from contracts import load_registry
 from ingest.limits import Limits
-from ingest.pipeline import IngestPipeline, RequestMeta
+from ingest.pipeline import IngestPipeline
 from ingest.writer import StoreWriter, WriteBatch, WriteResult
-from tests.factories import decision_attributes, otlp_json_logs
+from tests.factories import decision_attributes, otlp_json_logs, prepare_http
 from tests.ingest.test_writer import T0, decisions_batch
 
 ROW_GROUP = 2048  # DuckDB's smallest: one vector
@@ -34,14 +33,7 @@ def decoded_batches(requests: int, records: int) -> list[WriteBatch]:
     batches = []
     for n in range(requests):
         body = orjson.dumps(otlp_json_logs([decision_attributes() for _ in range(records)]))
-        meta = RequestMeta(
-            request_id=n + 1, signal="logs", transport="http", encoding="json",
-            compression=None, body_bytes=len(body), received_at=datetime.now(UTC),
-        )  # fmt: skip
-        prepared = pipeline.prepare(
-            meta, body, content_type="application/json", content_encoding=None
-        )
-        batches.append(prepared.batch)
+        batches.append(prepare_http(pipeline, n + 1, "logs", body, "application/json").batch)
     return batches
 
 
