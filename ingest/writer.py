@@ -23,12 +23,14 @@ the lookup for live traffic without a query; older time ranges are looked up in 
 (cheap, because DuckDB skips row groups by their min/max).
 
 While the writer has work, DuckDB runs on one thread; the store's thread count (for the
-dashboards' queries) comes back when the queue is empty after a commit. A group's table is one
-Arrow chunk, so its INSERT is one task; with two threads that task often ran on DuckDB's
-background thread while the writer, in DuckDB's Python client, polled for it without sleeping
-and took the GIL at every turn (the client waits only when a task is blocked; see
-duckdb/duckdb#12512). That cost the server 3–4 µs of CPU a record, and switching the count
-back and forth around every commit (rather than when the queue empties) another ~2.
+dashboards' queries) comes back when the queue is empty after a commit. On two threads, a
+group's INSERT went wrong either way. Handed as one Arrow chunk it was one task, which often
+ran on DuckDB's background thread while the writer, in DuckDB's Python client, polled for it
+without sleeping and took the GIL at every turn (the client waits only when a task is blocked;
+see duckdb/duckdb#12512): 3–4 µs of server CPU a record. Handed as one chunk per request, each
+thread filled row groups of its own, so a whole row group was stored as two partial ones.
+Switching the count back and forth around every commit (rather than when the queue empties)
+cost another ~2 µs a record.
 
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
@@ -524,12 +526,11 @@ class StoreWriter:
         """Insert rows (in the table's own columns) stamped with ``now``."""
         stamp = COMMIT_TIME_COLUMNS[table]
         # DuckDB reads the local variable named in the query: cheaper than register() and a
-        # parameter, which cost a few ms per statement whatever the number of rows. In one
-        # chunk: DuckDB scans the chunks of an Arrow table on all its threads, each filling
-        # row groups of its own, so a group of one row group's rows would be stored as two
-        # partial ones (with two threads: 22.3 vs 13.9 CPU µs a row and twice the file, for
-        # commits of 16,384 rows).
-        _incoming = rows.combine_chunks()
+        # parameter, which cost a few ms per statement whatever the number of rows. The table's
+        # chunks (one per request) fill row groups in order because the commit runs DuckDB on
+        # one thread; on two they became partial row groups (22.3 vs 13.9 CPU µs a row and
+        # twice the file, for 16,384-row commits; see the module docstring).
+        _incoming = rows
         self._cursor.execute(
             f'INSERT INTO "{table}" BY NAME '  # noqa: S608 - constant names, a datetime
             f"SELECT *, TIMESTAMPTZ '{now.isoformat()}' AS {stamp} FROM _incoming"

@@ -107,9 +107,9 @@ def test_a_lone_request_waits_only_for_the_short_delay(tmp_path):
 
 def test_a_group_of_whole_row_groups_is_stored_as_such_and_opens_in_plain_duckdb(tmp_path):
     path = tmp_path / "g.duckdb"
-    # two DuckDB threads, as on a 2-core server: handed the group as one Arrow chunk per
-    # request, they write these 16,384 rows as row groups of 14,848 and 1,536 (which the
-    # checkpoint on close merges, leaving their blocks behind as free space in the file)
+    # two DuckDB threads, as on a 2-core server: were both to scan the group (one Arrow chunk
+    # per request), they would write these 16,384 rows as row groups of 14,848 and 1,536
+    # (which the checkpoint on close merges, leaving their blocks as free space in the file)
     with Store.open(path, row_group_size=16_384, threads=2) as store:
         writer = StoreWriter(store, max_group_delay=0)
         futures = [writer.submit(b) for b in decoded_batches(32, 512)]
