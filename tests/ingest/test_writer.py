@@ -14,7 +14,8 @@ import pytest
 
 from analytics.warehouse.store import Store
 from analytics.warehouse.tables import arrow_table
-from ingest.writer import LedgerEntry, RecentKeys, StoreWriter, WriteBatch
+from ingest.recent_keys import RecentKeys
+from ingest.writer import LedgerEntry, StoreWriter, WriteBatch
 
 SECOND = 1_000_000  # µs
 T0 = 1_796_000_000 * SECOND  # 2026-11-29
