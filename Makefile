@@ -14,7 +14,7 @@ lint:
 	$(VENV)/ruff check .
 
 typecheck:
-	$(VENV)/mypy ingest contracts analytics dashboards sample_data
+	$(VENV)/mypy contracts store ingest analytics alerts reports dashboards flaglens sample_data
 
 test: setup lint typecheck
 	$(VENV)/pytest

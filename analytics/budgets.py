@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.slo import SLO
+from analytics.windows import TimeWindow, bucket_index, bucket_start
 
 BURN_WINDOWS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),

@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analytics.queries.views import register
-from analytics.queries.windows import TimeWindow
 from analytics.recording import LATE_DATA_GRACE, closed_until
+from analytics.views import register
+from analytics.windows import TimeWindow
 
 # the widths the Cohorts page picks for ranges up to about 40 days (dashboards.state.bucket_for)
 RECORDED_WIDTHS = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24))

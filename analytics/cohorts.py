@@ -16,8 +16,8 @@ import duckdb
 import numpy as np
 
 from analytics import cohort_periods
-from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
 from analytics.stats import ProportionTest, minimum_detectable_difference, two_proportion
+from analytics.windows import TimeWindow, bucket_index, bucket_start
 
 MIN_SAMPLE = 100
 _MINUTE = timedelta(minutes=1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow, bucket_index, bucket_start
+from analytics.windows import TimeWindow, bucket_index, bucket_start
 
 # the accepted rows per contract family, for the denominator
 _ACCEPTED = " UNION ALL ".join(

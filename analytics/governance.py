@@ -14,6 +14,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,11 @@ import orjson
 import pyarrow as pa
 
 from analytics.errors import ConfigError
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing, SignatureStatus
 
-DEFAULT_GOVERNANCE_FILE = Path(__file__).resolve().parent.parent / "contracts" / "governance.toml"
+# the governance rules ship with the contracts (package data of `contracts`)
+DEFAULT_GOVERNANCE_FILE = Path(str(resources.files("contracts").joinpath("governance.toml")))
 MODULES = ("release", "privacy", "security", "cost")
 
 # signature status → finding reason

@@ -50,10 +50,10 @@ from analytics.impact_facts import (
     gather,
     read_recorded,
 )
-from analytics.queries.views import register
-from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO
 from analytics.stats import CORRECTIONS, ProportionTest, ShiftTest, two_proportion
+from analytics.views import register
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 
 ALPHA = 0.05

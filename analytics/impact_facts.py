@@ -30,10 +30,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from analytics.queries.views import register
-from analytics.queries.windows import TimeWindow
 from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest, location_shift
+from analytics.views import register
+from analytics.windows import TimeWindow
 
 HALF_WIDTH = timedelta(hours=24)
 MIN_HALF_WIDTH = timedelta(hours=1)

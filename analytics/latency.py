@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from analytics.errors import AnalyticsError
-from analytics.queries.windows import TimeWindow, bucket_index
+from analytics.windows import TimeWindow, bucket_index
 
 # group name → (SQL expression, needs the decisions join)
 GROUPS: dict[str, tuple[str, bool]] = {

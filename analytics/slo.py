@@ -28,14 +28,16 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.errors import ConfigError, InvalidWindow
-from analytics.queries.windows import TimeWindow, parse_duration
+from analytics.windows import TimeWindow, parse_duration
 
-DEFAULT_SLO_FILE = Path(__file__).resolve().parent / "slos.toml"
+# shipped as package data; a file-system path because users are told where it is
+DEFAULT_SLO_FILE = Path(str(resources.files("analytics").joinpath("slos.toml")))
 _REFERENCE_WINDOW = timedelta(days=30)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from analytics.queries.windows import TimeWindow, bucket_index
+from analytics.windows import TimeWindow, bucket_index
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,10 @@ from analytics import (  # noqa: E402
     latency,
     volume,
 )
-from analytics.queries.windows import TimeWindow  # noqa: E402
 from analytics.slo import load_slos  # noqa: E402
-from analytics.warehouse.store import Store  # noqa: E402
+from analytics.windows import TimeWindow  # noqa: E402
 from contracts.signing import KeyRing  # noqa: E402
+from store.connection import Store  # noqa: E402
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 START = END - timedelta(days=7)

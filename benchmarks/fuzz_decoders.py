@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from analytics.warehouse.store import Store  # noqa: E402
 from ingest.limits import Limits  # noqa: E402
-from ingest.writer import StoreWriter  # noqa: E402
+from store.connection import Store  # noqa: E402
+from store.writer import StoreWriter  # noqa: E402
 from tests.ingest.fuzzing import Case, cases, check_case  # noqa: E402
 from tests.ingest.test_logs_pb import as_seen, compiled, python_path  # noqa: E402
 

@@ -19,7 +19,7 @@ reading counts), put the run in the terms of the brief's reference machine: prot
 With 8 or 32 exporters, each waiting for its answer before it sends again, part of the time
 every request is either in the writer's commit or waiting for it, and the decode workers idle;
 128 keep both busy. The writer line shows its commits: groups of 16,384 rows or more are
-written to the file once (see ingest.writer).
+written to the file once (see store.writer).
 """
 
 from __future__ import annotations

@@ -25,16 +25,16 @@ sys.path.insert(0, str(REPO))
 
 from payloads import RECORDS_PER_REQUEST, build_template, request_body  # noqa: E402
 
-from analytics.warehouse.store import (  # noqa: E402
+from contracts import load_registry  # noqa: E402
+from ingest.limits import Limits  # noqa: E402
+from ingest.pipeline import IngestPipeline, RequestMeta  # noqa: E402
+from store.connection import (  # noqa: E402
     DEFAULT_CHECKPOINT_THRESHOLD,
     DUCKDB_ROW_GROUP_SIZE,
     ROW_GROUP_SIZE,
     Store,
 )
-from contracts import load_registry  # noqa: E402
-from ingest.limits import Limits  # noqa: E402
-from ingest.pipeline import IngestPipeline, RequestMeta  # noqa: E402
-from ingest.writer import StoreWriter, WriteBatch  # noqa: E402
+from store.writer import StoreWriter, WriteBatch  # noqa: E402
 
 
 def prepared_batches(count: int) -> list[WriteBatch]:

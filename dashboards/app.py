@@ -19,6 +19,7 @@ from analytics.volume import known_values
 from contracts.errors import ContractError
 from dashboards.pages import PAGES, DataSource
 from dashboards.state import REFRESH_CHOICES, RELATIVE_RANGES, ViewState
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 _CUSTOM = "__custom__"
@@ -108,7 +109,7 @@ def render_view(source: DataSource, pathname: str | None, search: str | None) ->
     try:
         controls = _controls(state, source)
         content = PAGES[path].render(source, state, state.window())
-    except (AnalyticsError, ContractError, duckdb.Error, ValueError) as exc:
+    except (AnalyticsError, ContractError, StoreError, duckdb.Error, ValueError) as exc:
         log.warning("dashboard %s%s failed: %s", path, search or "", exc)
         content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
     return (

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from analytics.errors import InvalidWindow
-from analytics.queries.windows import TimeWindow, parse_duration, parse_instant
+from analytics.windows import TimeWindow, parse_duration, parse_instant
 
 # the time-range picker's relative choices: label → `from` value (to = now)
 RELATIVE_RANGES = {

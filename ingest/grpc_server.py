@@ -20,11 +20,11 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 
-from analytics.errors import StoreError, TransientStoreError
 from ingest.decode import encode_export_response
 from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import Signal
 from ingest.service import IngestService
+from store.errors import StoreError, TransientStoreError
 
 log = logging.getLogger(__name__)
 Metadata = tuple[tuple[str, bytes], ...]

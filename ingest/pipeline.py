@@ -1,7 +1,7 @@
 """One export request, from bytes to rows: decode → canonical form → contracts → rows.
 
 Transport-neutral: the HTTP routes and the gRPC servicers both call :meth:`IngestPipeline.prepare`
-and hand the resulting :class:`~ingest.writer.WriteBatch` to the writer. Records are rejected one
+and hand the resulting :class:`~store.writer.WriteBatch` to the writer. Records are rejected one
 by one (never the whole request for one bad record): each rejected record is kept whole in the
 quarantine with its reasons and counted in the OTLP partial success.
 """
@@ -19,7 +19,7 @@ from ingest.decode import CanonicalRecord, canonical_traces, decode_logs, decode
 from ingest.decode.metrics import canonical_metrics
 from ingest.limits import Limits
 from ingest.rows import RequestRows
-from ingest.writer import LedgerEntry, WriteBatch
+from store.writer import LedgerEntry, WriteBatch
 
 Signal = Literal["logs", "traces", "metrics"]
 Transport = Literal["http", "grpc"]

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from analytics.warehouse.tables import arrow_table
+from store.tables import arrow_table
 
 _NS_PER_US = 1000
 _TIMESTAMP = pa.timestamp("us", tz="UTC")

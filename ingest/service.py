@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from analytics.errors import StoreError, TransientStoreError
-from analytics.warehouse.store import Store
 from contracts import load_registry
 from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
@@ -23,7 +21,9 @@ from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
 from ingest.workers import Preparers
-from ingest.writer import LedgerEntry, StoreWriter, WriteBatch, WriterOverloaded
+from store.connection import Store
+from store.errors import StoreError, TransientStoreError, WriterOverloaded
+from store.writer import LedgerEntry, StoreWriter, WriteBatch
 
 log = logging.getLogger(__name__)
 

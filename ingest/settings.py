@@ -15,9 +15,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.warehouse.store import DEFAULT_MEMORY_LIMIT
 from ingest.limits import Limits
-from ingest.writer import (
+from store.connection import DEFAULT_MEMORY_LIMIT
+from store.writer import (
     DEFAULT_MAX_GROUP_DELAY,
     DEFAULT_MAX_GROUP_ROWS,
     DEFAULT_MAX_GROUP_WAIT,

@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from ingest.writer import WriterStats
+from store.writer import WriterStats
 
 _ACCEPTED_TABLES = ("decisions", "policy_changes", "engagement")
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 
 import pytest
 
 from tests.sample_week import LoadedWeek, load_week
+from tests.servers import REPO
+
+# where browser tests leave their screenshots (CI keeps artifacts/)
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +27,26 @@ def clean_flaglens_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def sample_week(tmp_path_factory: pytest.TempPathFactory) -> LoadedWeek:
     """The default sample week, loaded once per test session by `flaglens demo --load-only`."""
     return load_week(tmp_path_factory.mktemp("week"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/setup)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1400,1800", "--disable-gpu"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -31,7 +31,7 @@ class LoadedWeek:
 def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWeek:
     """`flaglens demo --load-only` into ``directory`` (a real server, the real OTLP path)."""
     command = [
-        sys.executable, "-m", "dashboards.cli.main", "demo", "--load-only", "--no-progress",
+        sys.executable, "-m", "flaglens.cli.main", "demo", "--load-only", "--no-progress",
         "--dir", str(directory), "--http-port", "0", "--grpc-port", "0", "--dashboard-port", "0",
         "--seed", str(WEEK_SEED), "--end", WEEK_END, "--days", str(days), "--scale", str(scale),
     ]  # fmt: skip

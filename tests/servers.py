@@ -84,7 +84,7 @@ def start_server(
     command = [
         sys.executable,
         "-m",
-        "dashboards.cli.main",
+        "flaglens.cli.main",
         "serve",
         "--db",
         str(db),

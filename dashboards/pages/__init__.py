@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from dashboards.pages import budgets, changes, cohorts, contracts, mutations, overview
 from dashboards.pages.common import DataSource
 from dashboards.state import ViewState

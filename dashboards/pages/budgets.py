@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from analytics import budgets
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.pages.common import DataSource, _empty, _graph, _link, _num, _pct, _table
 from dashboards.state import ViewState, bucket_for

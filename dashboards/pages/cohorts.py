@@ -8,7 +8,7 @@ from typing import Any
 from dash import html
 
 from analytics import cohorts
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.pages.common import DataSource, _empty, _graph, _link, _table
 from dashboards.state import ViewState, bucket_for

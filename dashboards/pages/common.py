@@ -14,8 +14,8 @@ from dash import dcc, html
 
 from analytics import governance, impact
 from analytics.governance import Rules
-from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO, load_slos
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 from dashboards.state import ViewState
 

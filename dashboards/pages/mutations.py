@@ -7,7 +7,7 @@ from typing import Any
 from dash import html
 
 from analytics import governance
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from dashboards.pages.common import DataSource, _link, _table
 from dashboards.state import ViewState
 

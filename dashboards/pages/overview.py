@@ -7,7 +7,7 @@ from typing import Any
 from dash import html
 
 from analytics import budgets, contract_health, governance, volume
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.pages.common import DataSource, _empty, _graph, _link, _num, _pct, _table
 from dashboards.state import ViewState, bucket_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from analytics.warehouse.store import Store
+from store.connection import Store
 
 
 def add_spans(

@@ -8,7 +8,7 @@ import pytest
 
 from analytics.budgets import budget_events, budget_statuses
 from analytics.slo import load_slos, parse_slo
-from analytics.warehouse.store import Store
+from store.connection import Store
 
 
 def test_budget_events_equal_those_of_the_budget_statuses(sample_week):

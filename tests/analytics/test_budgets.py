@@ -8,8 +8,8 @@ import pytest
 
 from analytics.budgets import budget_series, budget_status, budget_statuses, burn_rate
 from analytics.errors import ConfigError
-from analytics.queries.windows import TimeWindow
 from analytics.slo import SLO, load_slos, parse_slo
+from analytics.windows import TimeWindow
 from tests.analytics.helpers import add_spans, new_store
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

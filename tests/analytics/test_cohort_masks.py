@@ -13,7 +13,7 @@ import pytest
 
 from analytics import cohorts
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from tests.analytics.helpers import new_store
 
 T0 = datetime(2026, 11, 16, 0, 7, 13, 250_000, tzinfo=UTC)  # not aligned to anything

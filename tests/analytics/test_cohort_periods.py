@@ -10,9 +10,9 @@ import pytest
 
 from analytics import cohort_periods
 from analytics.cohorts import engagement_by_cohort
-from analytics.queries.windows import TimeWindow
-from analytics.warehouse.migrations import migrate
-from analytics.warehouse.store import Store
+from analytics.windows import TimeWindow
+from store.connection import Store
+from store.migrations import migrate
 from tests.analytics.helpers import add_decisions, new_store
 from tests.analytics.test_cohort_masks import T0 as MIXED_T0
 from tests.analytics.test_cohort_masks import fill_mixed

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.contract_health import violation_rates, violations
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from tests.analytics.helpers import add_decisions, new_store
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from analytics.errors import ConfigError
 from analytics.governance import drift, load_rules, review_changes, unauthorized_mutations
-from analytics.queries.windows import TimeWindow
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing, SignatureStatus, public_key_text, sign, signing_payload
 from tests.analytics.helpers import add_change, add_decisions, new_store
 

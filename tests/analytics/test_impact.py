@@ -16,8 +16,8 @@ from scipy import stats
 
 from analytics.governance import load_rules
 from analytics.impact import change_impacts, comparison_windows
-from analytics.queries.windows import TimeWindow
 from analytics.slo import parse_slo
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 from tests.analytics.helpers import (
     add_change,

@@ -11,11 +11,11 @@ import duckdb
 from analytics import impact_facts, recording
 from analytics.governance import load_rules
 from analytics.impact import change_impacts
-from analytics.queries.windows import TimeWindow
 from analytics.slo import load_slos
-from analytics.warehouse.migrations import migrate
-from analytics.warehouse.store import Store
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
+from store.connection import Store
+from store.migrations import migrate
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from scipy import stats
 
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.latency import latency_percentiles, request_series
-from analytics.queries.windows import TimeWindow
 from analytics.stats import two_proportion
+from analytics.windows import TimeWindow
 from tests.analytics.helpers import add_decisions, add_spans, new_store
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from analytics.governance import drift, load_rules, unauthorized_mutations
 from analytics.impact import change_impacts
-from analytics.queries.windows import TimeWindow
 from analytics.slo import load_slos
-from analytics.warehouse.store import Store
+from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
+from store.connection import Store
 
 
 def _window(manifest):

@@ -12,7 +12,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.dashboards.conftest import FIXTURE_RANGE, SCREENSHOTS
+from tests.conftest import SCREENSHOTS
+from tests.dashboards.conftest import FIXTURE_RANGE
 
 pytestmark = pytest.mark.browser
 

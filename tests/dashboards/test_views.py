@@ -8,13 +8,13 @@ import pytest
 
 from analytics.budgets import BudgetPoint
 from analytics.governance import DEFAULT_GOVERNANCE_FILE
-from analytics.queries.windows import TimeWindow
 from analytics.slo import DEFAULT_SLO_FILE
-from analytics.warehouse.store import Store
+from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.app import next_query, render_view
 from dashboards.pages import DataSource
 from dashboards.state import ViewState, bucket_for
+from store.connection import Store
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # a Wednesday
 

@@ -34,7 +34,7 @@ from contracts import load_registry
 from ingest.errors import IngestError
 from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline
-from ingest.writer import StoreWriter
+from store.writer import StoreWriter
 from tests.factories import (
     decision_attributes,
     otlp_json_logs,

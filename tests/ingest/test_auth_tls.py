@@ -121,7 +121,7 @@ def test_stock_exporter_with_its_token_header(authed):
 
 def test_beyond_loopback_without_tokens_the_server_refuses_to_start(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "dashboards.cli.main", "serve", "--db", str(tmp_path / "f.duckdb"),
+        [sys.executable, "-m", "flaglens.cli.main", "serve", "--db", str(tmp_path / "f.duckdb"),
          "--host", "0.0.0.0", "--no-dashboards", "--no-grpc"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

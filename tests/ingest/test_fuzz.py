@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from analytics.warehouse.store import Store
-from ingest.writer import StoreWriter
+from store.connection import Store
+from store.writer import StoreWriter
 from tests.factories import prepare_http
 from tests.ingest.fuzzing import PIPELINE, SIGNALS, cases, check_case, valid_message
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from analytics.warehouse.store import Store
 from ingest.rows import RequestRows, json_text
-from ingest.writer import LedgerEntry, StoreWriter, WriteBatch
+from store.connection import Store
+from store.writer import LedgerEntry, StoreWriter, WriteBatch
 
 RESOURCE = {"service.name": "checkout", "deployment.environment.name": "prod"}
 NANOS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123456789Z

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dashboards.cli.main import main
+from flaglens.cli.main import main
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 

@@ -71,7 +71,7 @@ def test_metric_points_are_stored_and_budgets_agree_with_spans(sample_week):
 
     from analytics.budgets import budget_status
     from analytics.slo import parse_slo
-    from analytics.warehouse.store import Store
+    from store.connection import Store
 
     counts = sample_week.manifest["counts"]
     end = datetime.fromisoformat(sample_week.manifest["end"])

@@ -1,0 +1,84 @@
+"""`flaglens alerts evaluate`: run the alert rules once against a database and deliver."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from analytics.errors import AnalyticsError
+from analytics.windows import parse_instant
+from contracts.errors import ContractError
+from flaglens.cli.analyze import add_analytics_arguments
+from store.errors import StoreError
+
+
+def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
+    """Alert options shared with `flaglens serve`."""
+    parser.add_argument(
+        "--alert-rules", type=Path, help="alert rules file (default: the built-in alerts.toml)"
+    )
+    parser.add_argument("--alert-webhook", help="receiver URL (overrides the rules file)")
+
+
+def register(subparsers: Any) -> None:
+    """Add `flaglens alerts`."""
+    parser = subparsers.add_parser("alerts", help="evaluate alert rules once")
+    verbs = parser.add_subparsers(dest="alerts_verb", metavar="ACTION", required=True)
+    evaluate = verbs.add_parser(
+        "evaluate",
+        help="evaluate every rule now, record state and history, deliver notifications",
+        description="Needs the database to itself (stop `flaglens serve`, which evaluates "
+        "the same rules on an interval).",
+    )
+    evaluate.add_argument("--db", type=Path, default=Path("flaglens.duckdb"))
+    evaluate.add_argument("--at", help="evaluate as of this instant (default now)")
+    evaluate.add_argument("--dashboards-url", default="", help="base URL for alert links")
+    add_alert_arguments(evaluate)
+    add_analytics_arguments(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import httpx
+
+    from alerts.evaluator import Evaluator
+    from alerts.rules import DEFAULT_RULES_FILE
+    from alerts.webhook import deliver_pending
+    from analytics.governance import DEFAULT_GOVERNANCE_FILE, default_key_file
+    from analytics.slo import DEFAULT_SLO_FILE
+    from flaglens.rounds import alert_config, analytics_from_files
+    from store.connection import Store
+
+    try:
+        config = alert_config(args.alert_rules or DEFAULT_RULES_FILE, args.alert_webhook)
+        analytics = analytics_from_files(
+            args.slos or DEFAULT_SLO_FILE,
+            args.governance or DEFAULT_GOVERNANCE_FILE,
+            args.keys or default_key_file(args.db),
+        )
+        at = parse_instant(args.at) if args.at else None
+        with Store.open(args.db) as store:
+            evaluator = Evaluator(
+                store.cursor, config, analytics, dashboards_url=args.dashboards_url
+            )
+            result = evaluator.evaluate(at)
+            for t in result.transitions:
+                labels = ", ".join(f"{k}={v}" for k, v in t.labels.items() if k != "alertname")
+                print(f"{t.rule}: {t.from_state or 'new'} -> {t.to_state}  {{{labels}}}")
+            print(
+                f"{result.active} active alert(s), {len(result.transitions)} transition(s), "
+                f"{result.notifications} notification(s) queued"
+            )
+            for name in sorted(result.failed_rules):
+                print(f"rule {name} could not be evaluated (see log)", file=sys.stderr)
+            if config.receiver.url:
+                with httpx.Client(timeout=10) as client:
+                    delivered = deliver_pending(store.cursor, config.receiver.url, client=client)
+                retry = f" ({delivered.error}; will retry)" if delivered.error else ""
+                print(f"delivered {delivered.delivered}, failed {delivered.failed}{retry}")
+    except (AnalyticsError, ContractError, StoreError) as exc:
+        print(f"flaglens alerts: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,104 @@
+"""The periodic work of `flaglens serve`, in one thread on one interval.
+
+Each round evaluates the alert rules and delivers pending notifications (when alert rules are
+on), then records the facts of changes whose windows have closed
+(:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
+(:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
+again. The first round runs as soon as the thread starts, so a large store gets its records
+without waiting one interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from alerts.evaluator import Evaluator
+from alerts.rules import AlertConfig, Analytics, load_alert_config
+from alerts.webhook import deliver_pending
+from analytics import cohort_periods, impact_facts
+from analytics.governance import load_rules
+from analytics.slo import load_slos
+from contracts.signing import KeyRing
+
+log = logging.getLogger(__name__)
+
+
+def analytics_from_files(slo_file: Path, governance_file: Path, key_file: Path) -> Analytics:
+    """Configuration loaders for the rule kinds (read on each evaluation, so edits apply)."""
+    return Analytics(
+        slos=lambda: load_slos(slo_file),
+        rules=lambda: load_rules(governance_file),
+        keys=lambda: KeyRing.load(key_file) if key_file.exists() else KeyRing({}),
+    )
+
+
+def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
+    """The rules file, with ``webhook`` (when given) as the receiver URL."""
+    config = load_alert_config(rules_file)
+    if webhook:
+        config = replace(config, receiver=replace(config.receiver, url=webhook))
+    return config
+
+
+class PeriodicRounds:
+    """Evaluate and deliver alerts (``config`` None: no alert rules), then record what has
+    closed, every ``interval`` until stopped."""
+
+    def __init__(
+        self,
+        cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
+        config: AlertConfig | None,
+        analytics: Analytics,
+        *,
+        interval: timedelta,
+        dashboards_url: str = "",
+    ) -> None:
+        self.evaluator = (
+            None
+            if config is None
+            else Evaluator(cursor_factory, config, analytics, dashboards_url=dashboards_url)
+        )
+        self._cursor_factory = cursor_factory
+        self._interval = interval.total_seconds()
+        self._stop = threading.Event()
+        self._client = httpx.Client(timeout=10)
+        self._thread = threading.Thread(target=self._run, name="periodic-rounds", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run_once(self) -> None:
+        if self.evaluator is not None:
+            self.evaluator.evaluate()
+            url = self.evaluator.config.receiver.url
+            if url:
+                deliver_pending(self._cursor_factory, url, client=self._client)
+        now = datetime.now(UTC)
+        recorded = impact_facts.refresh(self._cursor_factory(), now)
+        if recorded:
+            log.info("recorded the facts of %d closed changes", recorded)
+        periods = cohort_periods.refresh(self._cursor_factory(), now)
+        if periods:
+            log.info("recorded the cohort engagement of %d closed periods", periods)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except duckdb.Error as exc:
+                log.error("periodic round failed: %s", exc)
+            if self._stop.wait(self._interval):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._client.close()

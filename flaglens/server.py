@@ -1,0 +1,212 @@
+"""The server's composition: what `flaglens serve` runs, wired together in one process.
+
+The OTLP receivers (HTTP and gRPC) share one :class:`~ingest.service.IngestService` (the store,
+the contracts, the decode workers and the one writer); the dashboards and the periodic round
+(alerts, recording of closed windows) run beside them and read through their own cursors.
+DuckDB lets one process own a database file, so everything lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from ingest.http_server import create_app
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+
+log = logging.getLogger("flaglens.serve")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so that port 0 resolves before we announce it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket, *, tls: bool = False) -> str:
+    host, port = sock.getsockname()[:2]
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+class ExposureError(Exception):
+    """The settings would expose the server in a way it refuses (e.g. no auth beyond loopback)."""
+
+
+class Announcer:
+    """Prints one line per listening endpoint, so scripts and tests can find the ports."""
+
+    def __init__(self, out: Callable[[str], None] | None = None) -> None:
+        self._out = out or (lambda line: print(line, flush=True))
+
+    def __call__(self, what: str, url: str) -> None:
+        self._out(f"flaglens: {what} listening on {url}")
+
+
+@dataclass(frozen=True)
+class SurfaceOptions:
+    """The dashboards and the alert evaluator beside the receivers, and what they read."""
+
+    dashboard_port: int | None  # None: no dashboards
+    slo_file: Path
+    governance_file: Path
+    key_file: Path
+    alert_rules: Path | None  # None: no alert evaluation
+    alert_webhook: str | None
+    alert_interval: timedelta
+
+
+def start_dashboards(
+    service: IngestService, host: str, options: SurfaceOptions, otlp_url: str
+) -> BaseWSGIServer:
+    """Serve the Dash app from a thread of this process, reading the service's store."""
+    # fail at start-up, not on the first page view, when a configuration file is broken
+    from analytics.governance import load_rules
+    from analytics.slo import load_slos
+    from dashboards.app import create_dash_app
+    from dashboards.pages import DataSource
+
+    load_slos(options.slo_file)
+    load_rules(options.governance_file)
+    source = DataSource(
+        cursor_factory=service.store.cursor,
+        slo_file=options.slo_file,
+        governance_file=options.governance_file,
+        key_file=options.key_file,
+        otlp_url=otlp_url,
+    )
+    app = create_dash_app(source)
+    server = make_server(host, options.dashboard_port or 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
+    thread.start()
+    return server
+
+
+def start_rounds(service: IngestService, options: SurfaceOptions, dashboards_url: str) -> Any:
+    """The periodic rounds: alert rules (checked now, so a broken file stops start-up) and the
+    recording of closed change windows and cohort periods that the dashboards read."""
+    from flaglens.rounds import PeriodicRounds, alert_config, analytics_from_files
+
+    rules = options.alert_rules
+    runner = PeriodicRounds(
+        service.store.cursor,
+        None if rules is None else alert_config(rules, options.alert_webhook),
+        analytics_from_files(options.slo_file, options.governance_file, options.key_file),
+        interval=options.alert_interval,
+        dashboards_url=dashboards_url,
+    )
+    runner.start()
+    return runner
+
+
+async def _serve_all(
+    server: uvicorn.Server,
+    http_sock: socket.socket,
+    service: IngestService,
+    settings: IngestSettings,
+    announce: Announcer,
+) -> None:
+    """uvicorn and, when configured, the gRPC server, in one event loop."""
+    grpc_server = None
+    if settings.grpc_port is not None:
+        from ingest.grpc_server import create_grpc_server
+
+        credentials = None
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
+            )
+        grpc_server, port = create_grpc_server(
+            service, f"{settings.host}:{settings.grpc_port}", credentials=credentials
+        )
+        if port == 0:
+            raise OSError(f"cannot listen for OTLP/gRPC on {settings.host}:{settings.grpc_port}")
+        await grpc_server.start()
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        scheme = "https" if credentials is not None else "http"
+        announce("OTLP/gRPC", f"{scheme}://{host}:{port}")
+    announce("database", str(settings.db))
+    try:
+        await server.serve(sockets=[http_sock])
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
+
+
+def serve(
+    settings: IngestSettings,
+    *,
+    surfaces: SurfaceOptions | None = None,
+    announce: Announcer | None = None,
+) -> int:
+    """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
+    announce = announce or Announcer()
+    problem = settings.exposure_problem()
+    if problem:
+        raise ExposureError(problem)
+    service = IngestService(settings)
+    http_sock = bind_socket(settings.host, settings.http_port)
+    dash_server: BaseWSGIServer | None = None
+    rounds: Any = None
+    try:
+        service.start()
+        app = create_app(service)
+        tls = settings.tls_cert is not None
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(settings.tls_cert) if tls else None,
+            ssl_keyfile=str(settings.tls_key) if tls else None,
+        )
+        server = uvicorn.Server(config)
+        otlp_url = url_of(http_sock, tls=tls)
+        dashboards_url = ""
+        if surfaces is not None and surfaces.dashboard_port is not None:
+            dash_server = start_dashboards(service, settings.host, surfaces, otlp_url)
+            dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
+        if surfaces is not None and (surfaces.alert_rules is not None or dashboards_url):
+            rounds = start_rounds(service, surfaces, dashboards_url)
+
+        # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
+        # own handler; and since uvicorn re-raises the signal once it has shut down, this
+        # handler (not the default, which kills the process) receives it then, so the writer
+        # drains and the database closes below.
+        def stop(_sig: int, _frame: object) -> None:
+            server.should_exit = True
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        announce("OTLP/HTTP", otlp_url)
+        if dashboards_url:
+            announce("dashboards", dashboards_url + "/")
+        try:
+            asyncio.run(_serve_all(server, http_sock, service, settings, announce))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        if rounds is not None:
+            rounds.stop()
+        if dash_server is not None:
+            dash_server.shutdown()
+        http_sock.close()
+        service.close()
+    return 0

@@ -1,0 +1,30 @@
+"""The flaglens store: one DuckDB database, its migrations and tables, and the one writer.
+
+Ingest and analytics both stand on this package; it imports neither.
+"""
+
+from __future__ import annotations
+
+from store.connection import Store
+from store.errors import (
+    StoreError,
+    TerminalStoreError,
+    TransientStoreError,
+    WriterClosed,
+    WriterOverloaded,
+)
+from store.writer import LedgerEntry, StoreWriter, WriteBatch, WriteResult, WriterStats
+
+__all__ = [
+    "LedgerEntry",
+    "Store",
+    "StoreError",
+    "StoreWriter",
+    "TerminalStoreError",
+    "TransientStoreError",
+    "WriteBatch",
+    "WriteResult",
+    "WriterClosed",
+    "WriterOverloaded",
+    "WriterStats",
+]

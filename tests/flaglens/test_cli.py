@@ -1,0 +1,91 @@
+"""`flaglens analyze`: the table and the JSON carry the same numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from flaglens.cli.main import main
+from store.connection import Store
+from tests.servers import REPO
+
+WINDOW = ["--from", "2026-11-16T00:00Z", "--to", "2026-11-23T00:00Z"]
+
+
+@pytest.mark.parametrize(
+    "what", ["budgets", "latency", "cohorts", "changes", "mutations", "drift", "contracts"]
+)
+def test_each_analysis_in_both_formats(sample_week, capsys, what):
+    common = [what, "--db", str(sample_week.db), "--keys", str(sample_week.keys), *WINDOW]
+    assert main(["analyze", *common, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows, f"{what} returned nothing on the sample week"
+    assert main(["analyze", *common]) == 0
+    table = capsys.readouterr().out
+    assert len(table.splitlines()) == len(rows) + 1  # header + one line per row
+    if what == "mutations":
+        for row in rows:
+            assert row["change_id"] in table and row["reasons"][0] in table
+    if what == "budgets":
+        for row in rows:
+            assert row["slo"] in table and f"{row['objective']:.4g}" in table
+
+
+def test_bad_input_is_a_clear_error(sample_week, capsys):
+    code = main(["analyze", "budgets", "--db", str(sample_week.db), "--from", "yesterday"])
+    assert code == 2
+    assert "neither ISO-8601" in capsys.readouterr().err
+    code = main(["analyze", "budgets", "--db", str(sample_week.directory / "missing.duckdb")])
+    assert code == 2
+    assert "no database at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "view"),
+    [
+        (["cohorts", "--compare", "--from", "2026-11-19T12:00Z", "--to", "2026-11-23T00:00Z"],
+         "cohorts --compare"),
+        (["contracts", "--rates", "--bucket", "1d", *WINDOW], "contracts"),
+        (["changes", "--correction", "bh", *WINDOW], "changes"),
+    ],
+)  # fmt: skip
+def test_options_in_both_formats(sample_week, capsys, args, view):
+    common = [*args, "--db", str(sample_week.db), "--keys", str(sample_week.keys)]
+    assert main(["analyze", *common, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows
+    assert main(["analyze", *common]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(rows) + 1
+    if view == "cohorts --compare":
+        # the shifts against the previous 3.5 days: every cohort was exposed on both sides
+        assert all(r["exposed_before"] and r["exposed_after"] for r in rows)
+        for row, line in zip(rows, table[1:], strict=True):
+            assert line.startswith(row["cohort"])
+            if row["test"]:
+                assert f"{row['test']['p_value']:.4g}" in line
+    if view == "changes":
+        assert {r["correction"] for r in rows} == {"bh"}
+    if view == "contracts":
+        assert {"bucket", "accepted", "rejected", "violation_rate"} <= set(rows[0])
+
+
+def test_a_database_held_by_another_process_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "held.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from store.connection import Store; s = Store.open(sys.argv[1]); "
+         "print('ready', flush=True); sys.stdin.read()", str(path)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert main(["analyze", "budgets", "--db", str(path)]) == 2
+        error = capsys.readouterr().err
+        assert "in use by another process" in error and str(path) in error
+    finally:
+        holder.communicate(timeout=30)
