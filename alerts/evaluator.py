@@ -21,15 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from alerts.rules import CONDITIONS, AlertConfig, Analytics, Instance, Rule
+from alerts.rules import CONDITIONS, AlertConfig, Instance, Rule
 from analytics.errors import AnalyticsError
+from analytics.session import Session
 from contracts.errors import ContractError
 
 log = logging.getLogger(__name__)
@@ -94,15 +94,13 @@ class Evaluator:
 
     def __init__(
         self,
-        cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
+        session: Session,
         config: AlertConfig,
-        analytics: Analytics,
         *,
         dashboards_url: str = "",
     ) -> None:
-        self._cursor_factory = cursor_factory
+        self.session = session
         self.config = config
-        self.analytics = analytics
         self.dashboards_url = dashboards_url.rstrip("/")
 
     def _instances(
@@ -111,7 +109,7 @@ class Evaluator:
         active = {}
         for rule in self.config.rules:
             try:
-                instances = CONDITIONS[rule.kind](cursor, rule, now, self.analytics)
+                instances = CONDITIONS[rule.kind](cursor, rule, now, self.session)
             except (AnalyticsError, ContractError, duckdb.Error) as exc:
                 # a rule that cannot be evaluated must not resolve its alerts
                 log.error("alert rule %s failed; its alerts keep their state: %s", rule.name, exc)
@@ -141,7 +139,7 @@ class Evaluator:
     def evaluate(self, now: datetime | None = None) -> Evaluation:
         """Run every rule once at ``now``; returns what changed."""
         now = now or datetime.now(UTC)
-        cursor = self._cursor_factory()
+        cursor = self.session.cursor()
         result = Evaluation(now)
         active = self._instances(cursor, now, result.failed_rules)
         result.active = len(active)

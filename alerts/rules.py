@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from analytics.errors import ConfigError, InvalidWindow
+from analytics.session import Session
 from analytics.windows import TimeWindow, parse_duration
 
 DEFAULT_RULES_FILE = Path(str(resources.files("alerts").joinpath("alerts.toml")))
@@ -74,8 +75,13 @@ def _strings(value: Any, where: str, key: str) -> dict[str, str]:
     return {str(k): v for k, v in value.items()}
 
 
-def load_alert_config(path: str | Path = DEFAULT_RULES_FILE) -> AlertConfig:
-    """Read and check an alert rules file; errors name the file, the rule and the field."""
+def load_alert_config(
+    path: str | Path = DEFAULT_RULES_FILE, *, webhook: str | None = None
+) -> AlertConfig:
+    """Read and check an alert rules file; errors name the file, the rule and the field.
+
+    ``webhook``, when given, replaces the file's receiver URL (``--alert-webhook``).
+    """
     where = Path(path)
     try:
         document = tomllib.loads(where.read_text(encoding="utf-8"))
@@ -91,7 +97,7 @@ def load_alert_config(path: str | Path = DEFAULT_RULES_FILE) -> AlertConfig:
     if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
         raise ConfigError(f"{where} [receiver]: group_by must be a list of label names")
     receiver = Receiver(
-        url,
+        webhook or url,
         tuple(group_by),
         _duration(receiver_entry, "repeat_interval", f"{where} [receiver]", timedelta(hours=4)),
     )
@@ -136,17 +142,8 @@ def load_alert_config(path: str | Path = DEFAULT_RULES_FILE) -> AlertConfig:
     return AlertConfig(receiver, tuple(rules))
 
 
-@dataclass
-class Analytics:
-    """The configuration the analytics-backed rule kinds need."""
-
-    slos: Callable[[], Any]
-    rules: Callable[[], Any]
-    keys: Callable[[], Any]
-
-
 def _contract_violations(
-    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, _ctx: Analytics
+    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, _session: Session
 ) -> list[Instance]:
     # arrival time: an alert is about what flaglens is receiving now
     rows = cursor.execute(
@@ -182,12 +179,12 @@ def _contract_violations(
 
 
 def _unauthorized(
-    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, ctx: Analytics
+    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, session: Session
 ) -> list[Instance]:
     from analytics.governance import unauthorized_mutations
 
     found = unauthorized_mutations(
-        cursor, TimeWindow(now - rule.window, now), ctx.rules(), ctx.keys()
+        cursor, TimeWindow(now - rule.window, now), session.config.rules, session.config.keys
     )
     return [
         Instance(
@@ -206,11 +203,13 @@ def _unauthorized(
 
 
 def _drift(
-    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, ctx: Analytics
+    cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, session: Session
 ) -> list[Instance]:
     from analytics.governance import drift
 
-    found = drift(cursor, TimeWindow(now - rule.window, now), ctx.rules(), ctx.keys())
+    found = drift(
+        cursor, TimeWindow(now - rule.window, now), session.config.rules, session.config.keys
+    )
     return [
         Instance(
             {
@@ -227,12 +226,12 @@ def _drift(
 
 
 def _budget_burn(
-    cursor: duckdb.DuckDBPyConnection, _rule: Rule, now: datetime, ctx: Analytics
+    cursor: duckdb.DuckDBPyConnection, _rule: Rule, now: datetime, session: Session
 ) -> list[Instance]:
     from analytics.budgets import budget_status
 
     found = []
-    for slo in ctx.slos():
+    for slo in session.config.slos:
         status = budget_status(cursor, slo, now)
         if status.state in ("page", "ticket"):
             found.append(
@@ -245,7 +244,7 @@ def _budget_burn(
     return found
 
 
-CONDITIONS: dict[str, Callable[[duckdb.DuckDBPyConnection, Rule, datetime, Analytics],
+CONDITIONS: dict[str, Callable[[duckdb.DuckDBPyConnection, Rule, datetime, Session],
                                list[Instance]]] = {
     "contract_violations": _contract_violations,
     "unauthorized_mutation": _unauthorized,

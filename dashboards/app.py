@@ -40,7 +40,7 @@ def _header(pathname: str, state: ViewState) -> html.Div:
 
 
 def _controls(state: ViewState, source: DataSource) -> html.Div:
-    cursor = source.cursor_factory()
+    cursor = source.session.cursor()
     services = known_values(cursor, "service_name")
     environments = known_values(cursor, "environment")
     relative = (

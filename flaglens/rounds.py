@@ -12,40 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import httpx
 
 from alerts.evaluator import Evaluator
-from alerts.rules import AlertConfig, Analytics, load_alert_config
+from alerts.rules import AlertConfig
 from alerts.webhook import deliver_pending
 from analytics import cohort_periods, impact_facts
-from analytics.governance import load_rules
-from analytics.slo import load_slos
-from contracts.signing import KeyRing
+from analytics.session import Session
 
 log = logging.getLogger(__name__)
-
-
-def analytics_from_files(slo_file: Path, governance_file: Path, key_file: Path) -> Analytics:
-    """Configuration loaders for the rule kinds (read on each evaluation, so edits apply)."""
-    return Analytics(
-        slos=lambda: load_slos(slo_file),
-        rules=lambda: load_rules(governance_file),
-        keys=lambda: KeyRing.load(key_file) if key_file.exists() else KeyRing({}),
-    )
-
-
-def alert_config(rules_file: Path, webhook: str | None) -> AlertConfig:
-    """The rules file, with ``webhook`` (when given) as the receiver URL."""
-    config = load_alert_config(rules_file)
-    if webhook:
-        config = replace(config, receiver=replace(config.receiver, url=webhook))
-    return config
 
 
 class PeriodicRounds:
@@ -54,19 +32,16 @@ class PeriodicRounds:
 
     def __init__(
         self,
-        cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
+        session: Session,
         config: AlertConfig | None,
-        analytics: Analytics,
         *,
         interval: timedelta,
         dashboards_url: str = "",
     ) -> None:
         self.evaluator = (
-            None
-            if config is None
-            else Evaluator(cursor_factory, config, analytics, dashboards_url=dashboards_url)
+            None if config is None else Evaluator(session, config, dashboards_url=dashboards_url)
         )
-        self._cursor_factory = cursor_factory
+        self._cursor_factory = session.cursor
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=10)

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import grpc
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from alerts.rules import AlertConfig, load_alert_config
+from analytics.session import AnalyticsConfig, Session
+from flaglens.rounds import PeriodicRounds
 from ingest.http_server import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -66,52 +68,33 @@ class SurfaceOptions:
     """The dashboards and the alert evaluator beside the receivers, and what they read."""
 
     dashboard_port: int | None  # None: no dashboards
-    slo_file: Path
-    governance_file: Path
-    key_file: Path
+    analytics: AnalyticsConfig
     alert_rules: Path | None  # None: no alert evaluation
     alert_webhook: str | None
     alert_interval: timedelta
 
 
 def start_dashboards(
-    service: IngestService, host: str, options: SurfaceOptions, otlp_url: str
+    session: Session, host: str, options: SurfaceOptions, otlp_url: str
 ) -> BaseWSGIServer:
     """Serve the Dash app from a thread of this process, reading the service's store."""
-    # fail at start-up, not on the first page view, when a configuration file is broken
-    from analytics.governance import load_rules
-    from analytics.slo import load_slos
     from dashboards.app import create_dash_app
     from dashboards.pages import DataSource
 
-    load_slos(options.slo_file)
-    load_rules(options.governance_file)
-    source = DataSource(
-        cursor_factory=service.store.cursor,
-        slo_file=options.slo_file,
-        governance_file=options.governance_file,
-        key_file=options.key_file,
-        otlp_url=otlp_url,
-    )
-    app = create_dash_app(source)
+    app = create_dash_app(DataSource(session, otlp_url=otlp_url))
     server = make_server(host, options.dashboard_port or 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
     thread.start()
     return server
 
 
-def start_rounds(service: IngestService, options: SurfaceOptions, dashboards_url: str) -> Any:
-    """The periodic rounds: alert rules (checked now, so a broken file stops start-up) and the
-    recording of closed change windows and cohort periods that the dashboards read."""
-    from flaglens.rounds import PeriodicRounds, alert_config, analytics_from_files
-
-    rules = options.alert_rules
+def start_rounds(
+    session: Session, alerts: AlertConfig | None, options: SurfaceOptions, dashboards_url: str
+) -> PeriodicRounds:
+    """The periodic rounds: alert rules and the recording of closed change windows and cohort
+    periods that the dashboards read."""
     runner = PeriodicRounds(
-        service.store.cursor,
-        None if rules is None else alert_config(rules, options.alert_webhook),
-        analytics_from_files(options.slo_file, options.governance_file, options.key_file),
-        interval=options.alert_interval,
-        dashboards_url=dashboards_url,
+        session, alerts, interval=options.alert_interval, dashboards_url=dashboards_url
     )
     runner.start()
     return runner
@@ -162,10 +145,16 @@ def serve(
     problem = settings.exposure_problem()
     if problem:
         raise ExposureError(problem)
+    alerts: AlertConfig | None = None
+    if surfaces is not None:
+        # a broken configuration file stops start-up, not the first page view or round
+        surfaces.analytics.check()
+        if surfaces.alert_rules is not None:
+            alerts = load_alert_config(surfaces.alert_rules, webhook=surfaces.alert_webhook)
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     dash_server: BaseWSGIServer | None = None
-    rounds: Any = None
+    rounds: PeriodicRounds | None = None
     try:
         service.start()
         app = create_app(service)
@@ -181,11 +170,12 @@ def serve(
         server = uvicorn.Server(config)
         otlp_url = url_of(http_sock, tls=tls)
         dashboards_url = ""
-        if surfaces is not None and surfaces.dashboard_port is not None:
-            dash_server = start_dashboards(service, settings.host, surfaces, otlp_url)
+        session = Session(service.store.cursor, surfaces.analytics) if surfaces else None
+        if surfaces is not None and session is not None and surfaces.dashboard_port is not None:
+            dash_server = start_dashboards(session, settings.host, surfaces, otlp_url)
             dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
-        if surfaces is not None and (surfaces.alert_rules is not None or dashboards_url):
-            rounds = start_rounds(service, surfaces, dashboards_url)
+        if surfaces is not None and session is not None and (alerts is not None or dashboards_url):
+            rounds = start_rounds(session, alerts, surfaces, dashboards_url)
 
         # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
         # own handler; and since uvicorn re-raises the signal once it has shut down, this

@@ -56,11 +56,13 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _start_worker(contracts_dir: Path | None, limits: Limits) -> None:
+def _start_worker(parent: int, contracts_dir: Path | None, limits: Limits) -> None:
     global _worker_pipeline
     # Ctrl-C reaches the whole process group; the server shuts its workers down itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # the server's pid comes from the server: a worker still starting when the server is killed
+    # would otherwise take its new parent (init) for the server and never exit
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits)
 
 
@@ -113,7 +115,7 @@ class Preparers:
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(self.contracts_dir, self.pipeline.limits),
+                    initargs=(os.getpid(), self.contracts_dir, self.pipeline.limits),
                 )
                 # the executor starts a process only when no idle one is there: ask for all now
                 for _ in range(self.workers):

@@ -8,7 +8,6 @@ self-contained HTML. The changes, mutations and drift sections are produced by t
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,13 @@ from typing import Any
 
 import duckdb
 
+from analytics.analyses import Query, json_ready
 from analytics.budgets import bad_events_since, budget_series, budget_status
 from analytics.cohorts import cohort_shifts
 from analytics.contract_health import violation_rates
 from analytics.errors import InvalidWindow
 from analytics.latency import latency_percentiles
+from analytics.session import Session
 from analytics.slo import SLO
 from analytics.volume import decision_volume
 from analytics.windows import TimeWindow
@@ -183,22 +184,12 @@ def _cohorts(cursor: duckdb.DuckDBPyConnection, week: TimeWindow) -> list[dict[s
     return rows
 
 
-def build_weekly(
-    cursor: duckdb.DuckDBPyConnection, week_name: str, args: argparse.Namespace
-) -> dict[str, Any]:
-    """Every figure of the weekly report for ``week_name`` (``args`` as for `analyze`)."""
-    from flaglens.cli.analyze import RUNNERS, Context
-
+def build_weekly(session: Session, week_name: str) -> dict[str, Any]:
+    """Every figure of the weekly report for ``week_name``, JSON-ready."""
     week = parse_week(week_name)
-    context = Context(args, cursor, week)
-    slos = context.slos()
-
-    def same_as_analyze(what: str) -> list[dict[str, Any]]:
-        # serialised exactly as `flaglens analyze --format json` does
-        loaded: list[dict[str, Any]] = json.loads(json.dumps(RUNNERS[what](context), default=str))
-        return loaded
-
-    return {
+    cursor = session.cursor()
+    query = Query(window=week)
+    report = {
         "week": week_name,
         "from": week.start.isoformat(),
         "to": week.end.isoformat(),
@@ -206,13 +197,16 @@ def build_weekly(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "decisions": _volume(cursor, week),
         "contract_violations": _violations(cursor, week),
-        "slos": _slos(cursor, week, slos),
+        "slos": _slos(cursor, week, list(session.config.slos)),
         "latency": _latency(cursor, week),
-        "changes": same_as_analyze("changes"),
-        "mutations": same_as_analyze("mutations"),
-        "drift": same_as_analyze("drift"),
+        # the same rows as `flaglens analyze NAME --format json` for the week
+        "changes": session.analyze("changes", query),
+        "mutations": session.analyze("mutations", query),
+        "drift": session.analyze("drift", query),
         "cohorts": _cohorts(cursor, week),
     }
+    data: dict[str, Any] = json_ready(report)
+    return data
 
 
 def write_weekly(report: dict[str, Any], out: Path) -> list[Path]:
@@ -221,7 +215,7 @@ def write_weekly(report: dict[str, Any], out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "report.json", out / "report.md", out / "report.html"]
-    paths[0].write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    paths[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     paths[1].write_text(render_markdown(report), encoding="utf-8")
     paths[2].write_text(render_html(report), encoding="utf-8")
     return paths

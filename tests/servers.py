@@ -49,7 +49,10 @@ class ServerProcess:
             raise
         if self.pump is not None:
             self.pump.join(timeout)
-        if self.process.stdout is not None:
+        # a child that outlived the server (a decode worker) may still hold the pipe open: the
+        # pump then stays blocked in a read, and closing the stream under it would block too
+        pumping = self.pump is not None and self.pump.is_alive()
+        if self.process.stdout is not None and not pumping:
             self.process.stdout.close()
         return code
 

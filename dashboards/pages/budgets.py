@@ -13,8 +13,8 @@ from dashboards.state import ViewState, bucket_for
 
 
 def budget_page(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
-    slos = [s for s in source.slos() if state.service in (None, s.service)]
+    cursor = source.session.cursor()
+    slos = [s for s in source.session.config.slos if state.service in (None, s.service)]
     if not slos:
         return [_empty("No SLO matches this filter; SLOs are defined in the SLO file.", source)]
     statuses = budgets.budget_report(cursor, slos, window.end)

@@ -14,8 +14,8 @@ from dashboards.state import ViewState, bucket_for
 
 
 def changes(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
-    slos = source.slos()
+    cursor = source.session.cursor()
+    slos = source.session.config.slos
     impacts = source.impacts(window, state.environment)
     if not impacts:
         return [_empty("No policy.change events in this time range.", source)]

@@ -15,7 +15,7 @@ from dashboards.state import ViewState, bucket_for
 
 
 def cohort_page(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
+    cursor = source.session.cursor()
     bucket = max(bucket_for(window, 40), timedelta(hours=1))
     periods = cohorts.engagement_by_cohort(
         cursor, window, bucket, service=state.service, environment=state.environment

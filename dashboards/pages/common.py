@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import duckdb
 from dash import dcc, html
 
-from analytics import governance, impact
-from analytics.governance import Rules
-from analytics.slo import SLO, load_slos
+from analytics import impact
+from analytics.session import Session
 from analytics.windows import TimeWindow
-from contracts.signing import KeyRing
 from dashboards.state import ViewState
 
 IMPACT_CACHE_SECONDS = 30.0
@@ -24,26 +19,14 @@ IMPACT_CACHE_SECONDS = 30.0
 
 @dataclass
 class DataSource:
-    """Where pages read from: the store, and the configuration files analytics need."""
+    """Where pages read from: the analytics session, and where exporters send (for hints)."""
 
-    cursor_factory: Callable[[], duckdb.DuckDBPyConnection]
-    slo_file: Path
-    governance_file: Path
-    key_file: Path
+    session: Session
     otlp_url: str = "http://127.0.0.1:4318"
     _impacts: dict[Any, tuple[float, list[impact.ChangeImpact]]] = field(
         default_factory=dict, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def slos(self) -> list[SLO]:
-        return load_slos(self.slo_file)
-
-    def rules(self) -> Rules:
-        return governance.load_rules(self.governance_file)
-
-    def keys(self) -> KeyRing:
-        return KeyRing.load(self.key_file) if self.key_file.exists() else KeyRing({})
 
     def impacts(self, window: TimeWindow, environment: str | None) -> list[impact.ChangeImpact]:
         """Every change's impact, kept for :data:`IMPACT_CACHE_SECONDS`.
@@ -61,8 +44,9 @@ class DataSource:
             if hit is not None and now - hit[0] < IMPACT_CACHE_SECONDS:
                 return hit[1]
         rounded = TimeWindow(key[0], key[1]) if key[1] > key[0] else window
+        config = self.session.config
         result = impact.change_impacts(
-            self.cursor_factory(), rounded, self.slos(), self.rules(), self.keys(),
+            self.session.cursor(), rounded, list(config.slos), config.rules, config.keys,
             environment=environment,
         )  # fmt: skip
         with self._lock:

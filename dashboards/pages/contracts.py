@@ -17,7 +17,7 @@ QUARANTINE_PAGE_SIZE = 20
 
 
 def contract_page(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
+    cursor = source.session.cursor()
     rows = contract_health.violations(
         cursor, window, bucket=bucket_for(window, 60), service=state.service,
         environment=state.environment,

@@ -13,8 +13,8 @@ from dashboards.state import ViewState
 
 
 def mutation_page(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
-    rules, keys = source.rules(), source.keys()
+    cursor = source.session.cursor()
+    rules, keys = source.session.config.rules, source.session.config.keys
     bad = governance.unauthorized_mutations(
         cursor, window, rules, keys, environment=state.environment
     )
@@ -22,10 +22,11 @@ def mutation_page(source: DataSource, state: ViewState, window: TimeWindow) -> l
         cursor, window, rules, keys, service=state.service, environment=state.environment
     )
     notice = []
-    if not source.key_file.exists():
+    key_file = source.session.config.key_file
+    if key_file is None or not key_file.exists():
         notice.append(
             html.P(
-                f"No key file at {source.key_file}: every signature counts as unknown.",
+                f"No key file at {key_file or 'keys.toml'}: every signature counts as unknown.",
                 className="fl-error",
             )
         )

@@ -14,7 +14,7 @@ from dashboards.state import ViewState, bucket_for
 
 
 def overview(source: DataSource, state: ViewState, window: TimeWindow) -> list[Any]:
-    cursor = source.cursor_factory()
+    cursor = source.session.cursor()
     total = volume.decision_volume(
         cursor, window, service=state.service, environment=state.environment
     )[0]
@@ -24,9 +24,9 @@ def overview(source: DataSource, state: ViewState, window: TimeWindow) -> list[A
     buckets = volume.decision_volume(
         cursor, window, bucket_for(window), service=state.service, environment=state.environment
     )
-    slos = [s for s in source.slos() if state.service in (None, s.service)]
+    slos = [s for s in source.session.config.slos if state.service in (None, s.service)]
     statuses = budgets.budget_report(cursor, slos, window.end)
-    rules, keys = source.rules(), source.keys()
+    rules, keys = source.session.config.rules, source.session.config.keys
     impacts = source.impacts(window, state.environment)
     latest = sorted(impacts, key=lambda i: i.change.time, reverse=True)[:8]
     bad = governance.unauthorized_mutations(

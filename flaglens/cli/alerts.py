@@ -10,7 +10,7 @@ from typing import Any
 from analytics.errors import AnalyticsError
 from analytics.windows import parse_instant
 from contracts.errors import ContractError
-from flaglens.cli.analyze import add_analytics_arguments
+from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from store.errors import StoreError
 
 
@@ -44,25 +44,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     import httpx
 
     from alerts.evaluator import Evaluator
-    from alerts.rules import DEFAULT_RULES_FILE
+    from alerts.rules import DEFAULT_RULES_FILE, load_alert_config
     from alerts.webhook import deliver_pending
-    from analytics.governance import DEFAULT_GOVERNANCE_FILE, default_key_file
-    from analytics.slo import DEFAULT_SLO_FILE
-    from flaglens.rounds import alert_config, analytics_from_files
+    from analytics.session import Session
     from store.connection import Store
 
     try:
-        config = alert_config(args.alert_rules or DEFAULT_RULES_FILE, args.alert_webhook)
-        analytics = analytics_from_files(
-            args.slos or DEFAULT_SLO_FILE,
-            args.governance or DEFAULT_GOVERNANCE_FILE,
-            args.keys or default_key_file(args.db),
+        config = load_alert_config(
+            args.alert_rules or DEFAULT_RULES_FILE, webhook=args.alert_webhook
         )
         at = parse_instant(args.at) if args.at else None
         with Store.open(args.db) as store:
-            evaluator = Evaluator(
-                store.cursor, config, analytics, dashboards_url=args.dashboards_url
-            )
+            session = Session(store.cursor, analytics_config(args, args.db))
+            evaluator = Evaluator(session, config, dashboards_url=args.dashboards_url)
             result = evaluator.evaluate(at)
             for t in result.transitions:
                 labels = ", ".join(f"{k}={v}" for k, v in t.labels.items() if k != "alertname")

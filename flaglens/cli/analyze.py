@@ -1,6 +1,6 @@
 """`flaglens analyze <what>`: the analytics as tables for people or JSON for scripts.
 
-Both formats come from the same ``as_dict()`` of each result, so they carry the same numbers.
+Both formats come from the same rows (:mod:`analytics.analyses`), so they carry the same numbers.
 """
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from analytics.analyses import ANALYSES, Query
 from analytics.errors import AnalyticsError
+from analytics.session import AnalyticsConfig, Session
 from analytics.windows import TimeWindow, parse_duration
 from contracts.errors import ContractError
+from store.connection import Store
 from store.errors import StoreError
-
-ANALYSES = ("budgets", "latency", "cohorts", "changes", "mutations", "drift", "contracts")
 
 
 def add_analytics_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
         help="error budgets, latency, cohorts, change impact, mutations, drift, contracts",
         description="Run one analysis over a time range of a flaglens database.",
     )
-    parser.add_argument("what", choices=ANALYSES)
+    parser.add_argument("what", choices=tuple(ANALYSES))
     parser.add_argument("--db", type=Path, default=Path("flaglens.duckdb"), help="DuckDB file")
     parser.add_argument("--from", dest="start", default="now-7d", help="start (default now-7d)")
     parser.add_argument("--to", dest="end", default="now", help="end (default now)")
@@ -71,148 +71,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
-class Context:
-    """Open store, window and configuration for one analysis run."""
-
-    def __init__(self, args: argparse.Namespace, cursor: Any, window: TimeWindow) -> None:
-        self.args = args
-        self.cursor = cursor
-        self.window = window
-
-    def slos(self) -> Any:
-        from analytics.slo import DEFAULT_SLO_FILE, load_slos
-
-        return load_slos(self.args.slos or DEFAULT_SLO_FILE)
-
-    def rules(self) -> Any:
-        from analytics.governance import DEFAULT_GOVERNANCE_FILE, load_rules
-
-        return load_rules(self.args.governance or DEFAULT_GOVERNANCE_FILE)
-
-    def keys(self) -> Any:
-        return load_keys(self.args.keys, self.args.db)
-
-    def bucket(self) -> timedelta | None:
-        return parse_duration(self.args.bucket) if self.args.bucket else None
-
-    def option(self, name: str, default: Any) -> Any:
-        """An `analyze`-only option, with its default when the caller (e.g. the weekly report,
-        which runs these analyses with its own arguments) does not have it."""
-        return getattr(self.args, name, default)
-
-
-def load_keys(path: Path | None, db: Path) -> Any:
-    """The key ring from ``path``, else keys.toml beside the database, else an empty ring."""
-    from analytics.governance import default_key_file
-    from contracts.signing import KeyRing
-
-    where = path or default_key_file(db)
-    if path is None and not where.exists():
-        print(
-            f"flaglens: no key file at {where}; every signature will count as unknown_key "
-            "(pass --keys)",
-            file=sys.stderr,
-        )
-        return KeyRing({})
-    return KeyRing.load(where)
-
-
-def _budgets(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.budgets import budget_report
-
-    slos = ctx.slos()
-    if ctx.args.service:
-        slos = [s for s in slos if s.service == ctx.args.service]
-    return [s.as_dict() for s in budget_report(ctx.cursor, slos, ctx.window.end)]
-
-
-def _latency(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.latency import latency_percentiles
-
-    rows = latency_percentiles(
-        ctx.cursor,
-        ctx.window,
-        by=tuple(part.strip() for part in ctx.args.by.split(",") if part.strip()),
-        bucket=ctx.bucket(),
-        service=ctx.args.service,
-        environment=ctx.args.environment,
+def analytics_config(args: argparse.Namespace, db: Path | None) -> AnalyticsConfig:
+    """The analytics configuration the flags of :func:`add_analytics_arguments` name."""
+    return AnalyticsConfig(
+        slo_file=args.slos, governance_file=args.governance, key_file=args.keys, db=db
     )
-    return [r.as_dict() for r in rows]
 
 
-def _cohorts(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.cohorts import cohort_shifts, engagement_by_cohort
-
-    if ctx.option("compare", False):
-        shifts = cohort_shifts(
-            ctx.cursor, ctx.window.previous(), ctx.window,
-            service=ctx.args.service, environment=ctx.args.environment,
-        )  # fmt: skip
-        return [s.as_dict() for s in shifts]
-    rows = engagement_by_cohort(
-        ctx.cursor,
-        ctx.window,
-        ctx.bucket() or ctx.window.duration,
-        service=ctx.args.service,
-        environment=ctx.args.environment,
+def query_from_args(args: argparse.Namespace) -> Query:
+    """The window, filters and options of `flaglens analyze`."""
+    return Query(
+        window=TimeWindow.parse(args.start, args.end),
+        service=args.service,
+        environment=args.environment,
+        bucket=parse_duration(args.bucket) if args.bucket else None,
+        by=tuple(part.strip() for part in args.by.split(",") if part.strip()),
+        compare=args.compare,
+        rates=args.rates,
+        correction=args.correction,
     )
-    return [r.as_dict() for r in rows]
 
-
-def _changes(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.impact import change_impacts
-
-    impacts = change_impacts(
-        ctx.cursor, ctx.window, ctx.slos(), ctx.rules(), ctx.keys(),
-        environment=ctx.args.environment, correction=ctx.option("correction", "holm"),
-    )  # fmt: skip
-    return [i.as_dict() for i in impacts]
-
-
-def _mutations(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.governance import unauthorized_mutations
-
-    found = unauthorized_mutations(
-        ctx.cursor, ctx.window, ctx.rules(), ctx.keys(), environment=ctx.args.environment
-    )
-    return [m.as_dict() for m in found]
-
-
-def _drift(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.governance import drift
-
-    found = drift(
-        ctx.cursor, ctx.window, ctx.rules(), ctx.keys(),
-        service=ctx.args.service, environment=ctx.args.environment,
-    )  # fmt: skip
-    return [d.as_dict() for d in found]
-
-
-def _contracts(ctx: Context) -> list[dict[str, Any]]:
-    from analytics.contract_health import violation_rates, violations
-
-    if ctx.option("rates", False):
-        rates = violation_rates(
-            ctx.cursor, ctx.window, bucket=ctx.bucket(),
-            service=ctx.args.service, environment=ctx.args.environment,
-        )  # fmt: skip
-        return [r.as_dict() for r in rates]
-    rows = violations(
-        ctx.cursor, ctx.window, bucket=ctx.bucket(),
-        service=ctx.args.service, environment=ctx.args.environment,
-    )  # fmt: skip
-    return [r.as_dict() for r in rows]
-
-
-RUNNERS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
-    "budgets": _budgets,
-    "latency": _latency,
-    "cohorts": _cohorts,
-    "changes": _changes,
-    "mutations": _mutations,
-    "drift": _drift,
-    "contracts": _contracts,
-}
 
 # the columns a person sees per analysis (JSON has everything)
 TABLE_COLUMNS: dict[str, Sequence[str]] = {
@@ -262,23 +140,17 @@ def render_table(rows: list[dict[str, Any]], columns: Sequence[str] | None = Non
     return "\n".join(line.rstrip() for line in lines)
 
 
-def run_analysis(what: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Open the store read-only and run one analysis (also used by the weekly report)."""
-    from store.connection import Store
-
-    window = TimeWindow.parse(args.start, args.end)
-    with Store.open(args.db, read_only=True) as store:
-        return RUNNERS[what](Context(args, store.cursor(), window))
-
-
 def _run(args: argparse.Namespace) -> int:
     try:
-        rows = run_analysis(args.what, args)
+        query = query_from_args(args)
+        with Store.open(args.db, read_only=True) as store:
+            session = Session(store.cursor, analytics_config(args, args.db))
+            rows = session.analyze(args.what, query)
     except (AnalyticsError, ContractError, StoreError) as exc:
         print(f"flaglens analyze: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
-        json.dump(rows, sys.stdout, indent=2, default=str)
+        json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         view = f"{args.what} --compare" if args.what == "cohorts" and args.compare else args.what

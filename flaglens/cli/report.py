@@ -9,7 +9,7 @@ from typing import Any
 
 from analytics.errors import AnalyticsError
 from contracts.errors import ContractError
-from flaglens.cli.analyze import add_analytics_arguments
+from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from store.errors import StoreError
 
 
@@ -25,17 +25,18 @@ def register(subparsers: Any) -> None:
     weekly.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete one)")
     weekly.add_argument("--out", type=Path, required=True, help="directory to write")
     add_analytics_arguments(weekly)
-    weekly.set_defaults(handler=_weekly, environment=None, service=None, bucket=None)
+    weekly.set_defaults(handler=_weekly)
 
 
 def _weekly(args: argparse.Namespace) -> int:
+    from analytics.session import Session
     from reports.weekly import build_weekly, last_complete_week, write_weekly
     from store.connection import Store
 
     week = args.week or last_complete_week()
     try:
         with Store.open(args.db, read_only=True) as store:
-            report = build_weekly(store.cursor(), week, args)
+            report = build_weekly(Session(store.cursor, analytics_config(args, args.db)), week)
     except (AnalyticsError, ContractError, StoreError) as exc:
         print(f"flaglens report: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from analytics.errors import AnalyticsError
 from analytics.windows import parse_duration
 from contracts.errors import ContractError
 from flaglens.cli.alerts import add_alert_arguments
-from flaglens.cli.analyze import add_analytics_arguments
+from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from flaglens.server import ExposureError, SurfaceOptions, serve
 from ingest.auth import TokenFileError
 from ingest.settings import DEFAULT_DASHBOARDS_PORT, IngestSettings
@@ -141,14 +141,10 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
 
 def surface_options(args: argparse.Namespace, db: Path) -> SurfaceOptions:
     from alerts.rules import DEFAULT_RULES_FILE
-    from analytics.governance import DEFAULT_GOVERNANCE_FILE, default_key_file
-    from analytics.slo import DEFAULT_SLO_FILE
 
     return SurfaceOptions(
         dashboard_port=None if args.no_dashboards else args.dashboard_port,
-        slo_file=args.slos or DEFAULT_SLO_FILE,
-        governance_file=args.governance or DEFAULT_GOVERNANCE_FILE,
-        key_file=args.keys or default_key_file(db),
+        analytics=analytics_config(args, db),
         alert_rules=None if args.no_alerts else (args.alert_rules or DEFAULT_RULES_FILE),
         alert_webhook=args.alert_webhook,
         alert_interval=parse_duration(args.alert_interval),

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.budgets import BudgetPoint
-from analytics.governance import DEFAULT_GOVERNANCE_FILE
-from analytics.slo import DEFAULT_SLO_FILE
+from analytics.session import AnalyticsConfig, Session
 from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.app import next_query, render_view
@@ -70,8 +69,8 @@ def test_empty_figure_says_why():
 @pytest.fixture
 def source(tmp_path):
     store = Store.open(tmp_path / "empty.duckdb")
-    yield DataSource(store.cursor, DEFAULT_SLO_FILE, DEFAULT_GOVERNANCE_FILE,
-                     tmp_path / "keys.toml", "http://127.0.0.1:4318")  # fmt: skip
+    config = AnalyticsConfig(db=tmp_path / "empty.duckdb", warn=lambda _message: None)
+    yield DataSource(Session(store.cursor, config), "http://127.0.0.1:4318")
     store.close()
 
 
