@@ -14,17 +14,15 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from alerts.rules import AlertConfig, load_alert_config
-from analytics.session import AnalyticsConfig, Session
+from analytics.session import Session
 from flaglens.rounds import PeriodicRounds
+from flaglens.settings import ServeSettings
 from ingest.http_server import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -63,38 +61,25 @@ class Announcer:
         self._out(f"flaglens: {what} listening on {url}")
 
 
-@dataclass(frozen=True)
-class SurfaceOptions:
-    """The dashboards and the alert evaluator beside the receivers, and what they read."""
-
-    dashboard_port: int | None  # None: no dashboards
-    analytics: AnalyticsConfig
-    alert_rules: Path | None  # None: no alert evaluation
-    alert_webhook: str | None
-    alert_interval: timedelta
-
-
-def start_dashboards(
-    session: Session, host: str, options: SurfaceOptions, otlp_url: str
-) -> BaseWSGIServer:
+def start_dashboards(session: Session, settings: ServeSettings, otlp_url: str) -> BaseWSGIServer:
     """Serve the Dash app from a thread of this process, reading the service's store."""
     from dashboards.app import create_dash_app
     from dashboards.pages import DataSource
 
     app = create_dash_app(DataSource(session, otlp_url=otlp_url))
-    server = make_server(host, options.dashboard_port or 0, app.server, threaded=True)
+    server = make_server(settings.host, settings.dashboard_port, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
     thread.start()
     return server
 
 
 def start_rounds(
-    session: Session, alerts: AlertConfig | None, options: SurfaceOptions, dashboards_url: str
+    session: Session, alerts: AlertConfig | None, settings: ServeSettings, dashboards_url: str
 ) -> PeriodicRounds:
     """The periodic rounds: alert rules and the recording of closed change windows and cohort
     periods that the dashboards read."""
     runner = PeriodicRounds(
-        session, alerts, interval=options.alert_interval, dashboards_url=dashboards_url
+        session, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
     )
     runner.start()
     return runner
@@ -109,7 +94,7 @@ async def _serve_all(
 ) -> None:
     """uvicorn and, when configured, the gRPC server, in one event loop."""
     grpc_server = None
-    if settings.grpc_port is not None:
+    if not settings.no_grpc:
         from ingest.grpc_server import create_grpc_server
 
         credentials = None
@@ -134,23 +119,18 @@ async def _serve_all(
             await grpc_server.stop(grace=5)
 
 
-def serve(
-    settings: IngestSettings,
-    *,
-    surfaces: SurfaceOptions | None = None,
-    announce: Announcer | None = None,
-) -> int:
+def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
     announce = announce or Announcer()
     problem = settings.exposure_problem()
     if problem:
         raise ExposureError(problem)
+    analytics = settings.analytics_config(settings.db)
+    # a broken configuration file stops start-up, not the first page view or round
+    analytics.check()
     alerts: AlertConfig | None = None
-    if surfaces is not None:
-        # a broken configuration file stops start-up, not the first page view or round
-        surfaces.analytics.check()
-        if surfaces.alert_rules is not None:
-            alerts = load_alert_config(surfaces.alert_rules, webhook=surfaces.alert_webhook)
+    if not settings.no_alerts:
+        alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     dash_server: BaseWSGIServer | None = None
@@ -170,12 +150,12 @@ def serve(
         server = uvicorn.Server(config)
         otlp_url = url_of(http_sock, tls=tls)
         dashboards_url = ""
-        session = Session(service.store.cursor, surfaces.analytics) if surfaces else None
-        if surfaces is not None and session is not None and surfaces.dashboard_port is not None:
-            dash_server = start_dashboards(session, settings.host, surfaces, otlp_url)
+        session = Session(service.store.cursor, analytics)
+        if not settings.no_dashboards:
+            dash_server = start_dashboards(session, settings, otlp_url)
             dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
-        if surfaces is not None and session is not None and (alerts is not None or dashboards_url):
-            rounds = start_rounds(session, alerts, surfaces, dashboards_url)
+        if alerts is not None or dashboards_url:
+            rounds = start_rounds(session, alerts, settings, dashboards_url)
 
         # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
         # own handler; and since uvicorn re-raises the signal once it has shut down, this

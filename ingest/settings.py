@@ -1,18 +1,28 @@
-"""Settings of the ingest server.
+"""Settings of the ingest server, each declared once as a field of :class:`IngestSettings`.
 
 Precedence: a command-line flag, else the ``FLAGLENS_*`` environment variable, else the default
-written here (for the self-metrics endpoint, the SDK's ``OTEL_EXPORTER_OTLP_ENDPOINT`` and
-``OTEL_EXPORTER_OTLP_PROTOCOL`` come before the default). The environment is read only when
-``IngestSettings()`` is built, at the edge (the CLI); everything below receives the settings
-object.
+written here (for the self-metrics endpoint, the SDK's ``OTEL_EXPORTER_OTLP_*`` variables come
+between flaglens' variable and the default). The environment is read only when the settings
+object is built, at the edge (the CLI); everything below receives the settings object.
+
+Each field is declared with :func:`setting`: its default, constraints, a description (the first
+sentence is the ``--help`` line; the whole text goes into ``docs/configuration.md``) and the
+group it is listed under. The application (``flaglens/``) turns the fields into command-line
+flags and the configuration reference; adding a setting is adding a field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
+from pydantic.config import JsonDict
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.limits import Limits
@@ -24,119 +34,273 @@ from store.writer import (
     DEFAULT_MAX_PENDING_ROWS,
 )
 
+ENV_PREFIX = "FLAGLENS_"
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
-DEFAULT_DASHBOARDS_PORT = 8050
 _DEFAULTS = Limits()
 _GRPC_MAX_MESSAGE = 2**31 - 1  # gRPC's message size limit is a signed 32-bit int
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_SHOWN = "flaglens"  # the key of a field's json_schema_extra that holds its SettingShown
 
 
-class IngestSettings(BaseSettings):
-    """Everything `flaglens serve` can be told; each field is documented in the README."""
+@dataclass(frozen=True, slots=True)
+class SettingShown:
+    """How a setting is listed on the command line and in the configuration reference.
 
-    model_config = SettingsConfigDict(env_prefix="FLAGLENS_", extra="forbid")
+    Attributes:
+        group: the heading it is listed under (``--help`` groups, sections of the reference).
+        metavar: the placeholder after the flag (default: from the type: N, PATH, ...).
+        default: the default as documented, when the value itself would mislead (it depends
+            on the machine, or None stands for a built-in choice).
+        test_only: a knob for tests and demonstrations, listed apart and marked as such.
+    """
 
-    db: Path = Field(Path("flaglens.duckdb"), description="DuckDB file the server owns.")
-    host: str = Field("127.0.0.1", description="Address the receivers and dashboards bind to.")
-    http_port: int = Field(
-        DEFAULT_HTTP_PORT, description="OTLP/HTTP port (0 picks a free one).", ge=0, le=65535
+    group: str
+    metavar: str | None = None
+    default: str | None = None
+    test_only: bool = False
+
+
+def setting(
+    default: Any = PydanticUndefined,
+    *,
+    description: str,
+    group: str,
+    metavar: str | None = None,
+    shown_default: str | None = None,
+    test_only: bool = False,
+    **field: Any,
+) -> Any:
+    """One setting: a pydantic field (``default``, constraints such as ``ge=0`` in ``field``)
+    that also carries how it is shown (:class:`SettingShown`)."""
+    entry: JsonDict = {"group": group, "test_only": test_only}
+    if metavar is not None:
+        entry["metavar"] = metavar
+    if shown_default is not None:
+        entry["default"] = shown_default
+    extra: JsonDict = {_SHOWN: entry}
+    return Field(default, description=description, json_schema_extra=extra, **field)
+
+
+def shown(field: FieldInfo) -> SettingShown | None:
+    """How a field declared with :func:`setting` is shown (None: not declared with it)."""
+    extra = field.json_schema_extra
+    entry = extra.get(_SHOWN) if isinstance(extra, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    metavar, default = entry.get("metavar"), entry.get("default")
+    return SettingShown(
+        group=str(entry["group"]),
+        metavar=metavar if isinstance(metavar, str) else None,
+        default=default if isinstance(default, str) else None,
+        test_only=entry.get("test_only") is True,
     )
-    grpc_port: int | None = Field(
-        DEFAULT_GRPC_PORT,
-        description="OTLP/gRPC port (0 picks a free one; None: no gRPC).",
-        ge=0,
-        le=65535,
+
+
+class Settings(BaseSettings):
+    """A model of flaglens settings: each field is a ``FLAGLENS_<NAME>`` variable (unknown
+    keyword arguments are refused). Models combine by inheritance."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+
+def _default_decode_workers() -> int:
+    return min(os.cpu_count() or 1, 4)
+
+
+_DATABASE = "database"
+_RECEIVERS = "receivers"
+_ACCESS = "authentication and TLS"
+_LIMITS = "request and record limits"
+_PROCESSING = "decoding and writing"
+_SELF = "self-observability"
+
+
+class IngestSettings(Settings):
+    """Everything the ingest server (receivers, decoding, writer) can be told."""
+
+    db: Path = setting(
+        Path("flaglens.duckdb"),
+        description="The DuckDB file the server owns; created and migrated on start.",
+        group=_DATABASE,
     )
-    contracts_dir: Path | None = Field(
-        None,
-        description="Directory of contract files; default: the contracts shipped with flaglens.",
-    )
-    max_body_bytes: int = Field(
-        _DEFAULTS.max_body_bytes,
-        description="Largest request body accepted, as sent (compressed).",
-        gt=0,
-    )
-    max_decompressed_bytes: int = Field(
-        _DEFAULTS.max_decompressed_bytes,
-        description="Largest request body after gzip inflation.",
-        gt=0,
-        le=_GRPC_MAX_MESSAGE,
-    )
-    max_records_per_request: int = Field(
-        _DEFAULTS.max_records_per_request,
-        description="Most log records, spans or points per request.",
-        gt=0,
-    )
-    max_attributes_per_record: int = Field(
-        _DEFAULTS.max_attributes_per_record, description="Most attributes on one record.", gt=0
-    )
-    max_attribute_value_bytes: int = Field(
-        _DEFAULTS.max_attribute_value_bytes,
-        description="Longest attribute string value, in bytes.",
-        gt=0,
-    )
-    max_value_depth: int = Field(
-        _DEFAULTS.max_value_depth,
-        description="Deepest nesting of array/kvlist attribute values.",
-        gt=0,
-    )
-    memory_limit: str = Field(
+    memory_limit: str = setting(
         DEFAULT_MEMORY_LIMIT,
-        description="DuckDB's memory limit for the serving process (writer, dashboards, rounds); "
-        "beyond it DuckDB evicts cached blocks and spills to disk.",
+        description="DuckDB's memory limit in the serving process (writer, dashboards, periodic "
+        "round), as a size such as 512MB or 2GiB. Beyond it DuckDB evicts cached blocks and "
+        "spills to disk: a smaller limit keeps the server's memory nearer flat under load, at "
+        "the cost of spilling big dashboard queries.",
+        group=_DATABASE,
+        metavar="SIZE",
         pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$",
+        examples=["512MB"],
     )
-    duckdb_threads: int | None = Field(
+    duckdb_threads: int | None = setting(
         None,
-        description="DuckDB's threads in the serving process (writer, dashboards, rounds); "
-        "None: DuckDB's default, one per core. On 2 cores, 1 thread took a third off the server's "
-        "CPU per ingested record (13-19% more records/s) and made the dashboards' queries on "
-        "10M decisions 1.7-2.2x slower.",
+        description="DuckDB's threads in the serving process, for the dashboards' queries and "
+        "the periodic round. While the writer has requests to commit, DuckDB runs on one "
+        "thread whatever this says. 1 suits an ingest-only server: it leaves more CPU to "
+        "ingestion and makes big dashboard queries about twice as slow.",
+        group=_DATABASE,
+        shown_default="one per core",
         ge=1,
         le=256,
     )
-    decode_workers: int = Field(
-        default_factory=lambda: min(os.cpu_count() or 1, 4),
-        description="Processes that decode and check requests (0: a thread of the server).",
+    host: str = setting(
+        "127.0.0.1",
+        description="The address every listener binds to. Beyond loopback the server needs a "
+        "token file (--auth-file) or --insecure-no-auth.",
+        group=_RECEIVERS,
+        metavar="ADDR",
+    )
+    http_port: int = setting(
+        DEFAULT_HTTP_PORT,
+        description="The OTLP/HTTP port (/v1/logs, /v1/traces, /v1/metrics); 0 picks a free "
+        "one, announced on start.",
+        group=_RECEIVERS,
+        ge=0,
+        le=65535,
+    )
+    grpc_port: int = setting(
+        DEFAULT_GRPC_PORT,
+        description="The OTLP/gRPC port (logs, trace and metrics services); 0 picks a free one, "
+        "announced on start.",
+        group=_RECEIVERS,
+        ge=0,
+        le=65535,
+    )
+    no_grpc: bool = setting(
+        False, description="Do not serve OTLP/gRPC, only OTLP/HTTP.", group=_RECEIVERS
+    )
+    contracts_dir: Path | None = setting(
+        None,
+        description="A directory of contract files to check records against, instead of the "
+        "contracts shipped with flaglens.",
+        group=_RECEIVERS,
+        metavar="DIR",
+        shown_default="the built-in contracts",
+    )
+    auth_file: Path | None = setting(
+        None,
+        description="The token file: hashed bearer tokens, each bound to the services it may "
+        "write for (`flaglens auth token` makes entries). Without it every request is accepted, "
+        "which only loopback allows.",
+        group=_ACCESS,
+        shown_default="none (no authentication)",
+    )
+    insecure_no_auth: bool = setting(
+        False,
+        description="Allow a non-loopback --host without a token file, e.g. behind a proxy "
+        "that authenticates.",
+        group=_ACCESS,
+    )
+    tls_cert: Path | None = setting(
+        None,
+        description="A PEM certificate: serve HTTPS and gRPC over TLS with it (give --tls-key "
+        "too).",
+        group=_ACCESS,
+        shown_default="none (plain text)",
+    )
+    tls_key: Path | None = setting(
+        None, description="The PEM private key of --tls-cert.", group=_ACCESS
+    )
+    max_body_bytes: int = setting(
+        _DEFAULTS.max_body_bytes,
+        description="The largest request body accepted, as sent (compressed), in bytes; larger "
+        "ones are answered 413.",
+        group=_LIMITS,
+        gt=0,
+    )
+    max_decompressed_bytes: int = setting(
+        _DEFAULTS.max_decompressed_bytes,
+        description="The largest request body once gzip-inflated, in bytes (a gzip bomb stops "
+        "there); over gRPC, the largest message.",
+        group=_LIMITS,
+        gt=0,
+        le=_GRPC_MAX_MESSAGE,
+    )
+    max_records_per_request: int = setting(
+        _DEFAULTS.max_records_per_request,
+        description="The most log records, spans or data points in one request; more are "
+        "answered 413.",
+        group=_LIMITS,
+        gt=0,
+    )
+    max_attributes_per_record: int = setting(
+        _DEFAULTS.max_attributes_per_record,
+        description="The most attributes (resource and record) on one record; a record with "
+        "more is quarantined, the rest of the request is stored.",
+        group=_LIMITS,
+        gt=0,
+    )
+    max_attribute_value_bytes: int = setting(
+        _DEFAULTS.max_attribute_value_bytes,
+        description="The longest string attribute value, in bytes of UTF-8; a record with a "
+        "longer one is quarantined.",
+        group=_LIMITS,
+        gt=0,
+    )
+    max_value_depth: int = setting(
+        _DEFAULTS.max_value_depth,
+        description="The deepest nesting of array and kvlist attribute values (a flat value is "
+        "depth 1); a record nested deeper is quarantined.",
+        group=_LIMITS,
+        gt=0,
+    )
+    decode_workers: int = setting(
+        default_factory=_default_decode_workers,
+        description="Processes that decode requests and check them against the contracts; 0 "
+        "does it in a thread of the server (the server's one GIL then limits throughput).",
+        group=_PROCESSING,
+        shown_default="cores, at most 4",
         ge=0,
         le=64,
     )
-    writer_max_pending_rows: int = Field(
+    writer_max_pending_rows: int = setting(
         DEFAULT_MAX_PENDING_ROWS,
-        description="Rows queued for the writer before exporters are told to retry (503).",
+        description="Rows the writer may hold (queued or being committed) before exporters are "
+        "told to retry (503 / UNAVAILABLE); about 1 KB each. It bounds the server's memory "
+        "under load.",
+        group=_PROCESSING,
         gt=0,
     )
-    writer_max_group_rows: int = Field(
-        DEFAULT_MAX_GROUP_ROWS, description="Most rows the writer commits in one transaction.", gt=0
+    writer_max_group_rows: int = setting(
+        DEFAULT_MAX_GROUP_ROWS,
+        description="The most rows the writer commits in one transaction; the requests beyond "
+        "start the next group.",
+        group=_PROCESSING,
+        gt=0,
     )
-    writer_max_group_delay: float = Field(
+    writer_max_group_delay: float = setting(
         DEFAULT_MAX_GROUP_DELAY,
-        description="Most seconds the writer gathers a group that would not fill a row group.",
+        description="The most seconds the writer gathers a group that would not fill a row "
+        "group of the store. Light traffic gains nothing from waiting longer.",
+        group=_PROCESSING,
+        metavar="SECONDS",
         ge=0,
     )
-    writer_max_group_wait: float = Field(
+    writer_max_group_wait: float = setting(
         DEFAULT_MAX_GROUP_WAIT,
-        description="Most seconds it waits for requests that would fill a row group.",
+        description="The most seconds the writer waits for requests still being decoded when "
+        "they would fill a row group (written to the file once rather than through the "
+        "write-ahead log).",
+        group=_PROCESSING,
+        metavar="SECONDS",
         ge=0,
     )
-    auth_file: Path | None = Field(
-        None, description="Token file (hashed bearer tokens bound to services); None: no auth."
-    )
-    insecure_no_auth: bool = Field(
-        False, description="Allow binding beyond loopback without a token file."
-    )
-    tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS and gRPC TLS.")
-    tls_key: Path | None = Field(None, description="PEM private key of the certificate.")
-    self_otlp_endpoint: str | None = Field(
+    self_otlp_endpoint: str | None = setting(
         None,
         # the OpenTelemetry SDK's own variables apply when flaglens' are not set
         validation_alias=AliasChoices(
             "self_otlp_endpoint", "FLAGLENS_SELF_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
         ),
-        description="OTLP base URL to export flaglens' own metrics to (None: no export).",
+        description="An OTLP base URL to export flaglens' own metrics to (a collector, or "
+        "another flaglens).",
+        group=_SELF,
+        metavar="URL",
+        shown_default="none (no export)",
     )
-    self_otlp_protocol: str = Field(
+    self_otlp_protocol: Literal["grpc", "http/protobuf", "http/json"] = setting(
         "http/protobuf",
         validation_alias=AliasChoices(
             "self_otlp_protocol",
@@ -144,12 +308,18 @@ class IngestSettings(BaseSettings):
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         ),
-        description="'grpc' exports the self-metrics over OTLP/gRPC; anything else, OTLP/HTTP.",
+        description="How the self-metrics are exported: grpc over OTLP/gRPC, the others over "
+        "OTLP/HTTP with protobuf bodies.",
+        group=_SELF,
+        metavar="PROTOCOL",
     )
-    writer_commit_delay: float = Field(
+    writer_commit_delay: float = setting(
         0.0,
-        description="Seconds the writer sleeps before each commit. For demonstrating and testing "
-        "backpressure only: it makes the writer slow on purpose.",
+        description="Seconds the writer sleeps before each commit. For tests and "
+        "demonstrations of backpressure only: it makes the writer slow on purpose.",
+        group=_PROCESSING,
+        metavar="SECONDS",
+        test_only=True,
         ge=0,
     )
 
@@ -157,7 +327,7 @@ class IngestSettings(BaseSettings):
         """Why these settings must not be served as they are (None when they may)."""
         if (self.tls_cert is None) != (self.tls_key is None):
             return "give both --tls-cert and --tls-key, or neither"
-        loopback = self.host in ("127.0.0.1", "::1", "localhost")
+        loopback = self.host in LOOPBACK_HOSTS
         if not loopback and self.auth_file is None and not self.insecure_no_auth:
             return (
                 f"binding to {self.host} exposes the receivers beyond this machine: give a token "
@@ -167,12 +337,5 @@ class IngestSettings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        """The request and record limits these settings describe."""
-        return Limits(
-            max_body_bytes=self.max_body_bytes,
-            max_decompressed_bytes=self.max_decompressed_bytes,
-            max_records_per_request=self.max_records_per_request,
-            max_attributes_per_record=self.max_attributes_per_record,
-            max_attribute_value_bytes=self.max_attribute_value_bytes,
-            max_value_depth=self.max_value_depth,
-        )
+        """The request and record limits these settings describe (a field per limit)."""
+        return Limits(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Limits)})

@@ -11,15 +11,14 @@ from analytics.errors import AnalyticsError
 from analytics.windows import parse_instant
 from contracts.errors import ContractError
 from flaglens.cli.analyze import add_analytics_arguments, analytics_config
+from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.settings import AlertFiles
 from store.errors import StoreError
 
 
 def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
-    """Alert options shared with `flaglens serve`."""
-    parser.add_argument(
-        "--alert-rules", type=Path, help="alert rules file (default: the built-in alerts.toml)"
-    )
-    parser.add_argument("--alert-webhook", help="receiver URL (overrides the rules file)")
+    """The alert rules and webhook (the fields of :class:`AlertFiles`, as `serve` has them)."""
+    add_setting_flags(parser, AlertFiles)
 
 
 def register(subparsers: Any) -> None:
@@ -44,15 +43,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     import httpx
 
     from alerts.evaluator import Evaluator
-    from alerts.rules import DEFAULT_RULES_FILE, load_alert_config
+    from alerts.rules import load_alert_config
     from alerts.webhook import deliver_pending
     from analytics.session import Session
     from store.connection import Store
 
     try:
-        config = load_alert_config(
-            args.alert_rules or DEFAULT_RULES_FILE, webhook=args.alert_webhook
-        )
+        files = settings_from_args(AlertFiles, args)
+        config = load_alert_config(files.rules_file, webhook=files.alert_webhook)
         at = parse_instant(args.at) if args.at else None
         with Store.open(args.db) as store:
             session = Session(store.cursor, analytics_config(args, args.db))

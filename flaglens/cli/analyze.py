@@ -17,17 +17,16 @@ from analytics.errors import AnalyticsError
 from analytics.session import AnalyticsConfig, Session
 from analytics.windows import TimeWindow, parse_duration
 from contracts.errors import ContractError
+from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.settings import AnalyticsFiles
 from store.connection import Store
 from store.errors import StoreError
 
 
 def add_analytics_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the analytics read their configuration (shared with report, alerts, serve)."""
-    parser.add_argument("--slos", type=Path, help="SLO file (default: analytics/slos.toml)")
-    parser.add_argument(
-        "--governance", type=Path, help="governance rules (default: contracts/governance.toml)"
-    )
-    parser.add_argument("--keys", type=Path, help="signing key file (default: keys.toml by --db)")
+    """Where the analytics read their configuration (the fields of :class:`AnalyticsFiles`,
+    as `serve` has them)."""
+    add_setting_flags(parser, AnalyticsFiles)
 
 
 def register(subparsers: Any) -> None:
@@ -72,10 +71,9 @@ def register(subparsers: Any) -> None:
 
 
 def analytics_config(args: argparse.Namespace, db: Path | None) -> AnalyticsConfig:
-    """The analytics configuration the flags of :func:`add_analytics_arguments` name."""
-    return AnalyticsConfig(
-        slo_file=args.slos, governance_file=args.governance, key_file=args.keys, db=db
-    )
+    """The analytics configuration the flags of :func:`add_analytics_arguments` (else their
+    variables) name."""
+    return settings_from_args(AnalyticsFiles, args).analytics_config(db)
 
 
 def query_from_args(args: argparse.Namespace) -> Query:

@@ -18,9 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flaglens.cli.flags import add_setting_flags, given_flags
 from flaglens.cli.sample_data import add_week_arguments, print_summary, week_options
-from ingest.settings import DEFAULT_DASHBOARDS_PORT, DEFAULT_GRPC_PORT
+from flaglens.settings import ServeSettings, flag_of
 
+# the settings of the server that the demo takes and hands to `flaglens serve` as given (those
+# not given come from the server's FLAGLENS_* variables, else its defaults)
+_PORTS = ("http_port", "grpc_port", "dashboard_port")
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
 
@@ -38,13 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="stop the server and exit once loaded"
     )
-    parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (0 = any)")
-    parser.add_argument(
-        "--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="OTLP/gRPC port (0 = any)"
-    )
-    parser.add_argument(
-        "--dashboard-port", type=int, default=DEFAULT_DASHBOARDS_PORT, help="dashboards (0 = any)"
-    )
+    add_setting_flags(parser, ServeSettings, only=_PORTS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_week_arguments(parser)
     parser.set_defaults(handler=_run)
@@ -104,6 +102,16 @@ def _store_counts(db: Path) -> dict[str, int]:
         return counts
 
 
+def serve_command(args: argparse.Namespace, db: Path, keys: Path) -> list[str]:
+    """The `flaglens serve` the demo runs: its database and keys, and the ports given."""
+    command = [sys.executable, "-m", "flaglens.cli.main", "serve", "--db", str(db)]
+    command += ["--keys", str(keys)]
+    for name, value in given_flags(args, ServeSettings).items():
+        if name in _PORTS:
+            command += [flag_of(name), str(value)]
+    return command
+
+
 def _run(args: argparse.Namespace) -> int:
     from sample_data.otlp import SendError
     from sample_data.week import send_week
@@ -116,22 +124,7 @@ def _run(args: argparse.Namespace) -> int:
             stale.unlink(missing_ok=True)
         shutil.rmtree(directory / "reports", ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "flaglens.cli.main",
-        "serve",
-        "--db",
-        str(db),
-        "--http-port",
-        str(args.http_port),
-        "--grpc-port",
-        str(args.grpc_port),
-        "--dashboard-port",
-        str(args.dashboard_port),
-        "--keys",
-        str(directory / "keys.toml"),
-    ]
+    command = serve_command(args, db, directory / "keys.toml")
     # the key file must exist before the server (and its analytics) start
     from sample_data.generator import Simulation
     from sample_data.week import KEY_FILE, write_key_file

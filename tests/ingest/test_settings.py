@@ -27,9 +27,21 @@ from ingest.settings import IngestSettings
          "--memory-limit / FLAGLENS_MEMORY_LIMIT: String should match pattern"),
         (["--decode-workers", "-1"], {}, "--decode-workers / FLAGLENS_DECODE_WORKERS"),
         (["--duckdb-threads", "0"], {}, "--duckdb-threads / FLAGLENS_DUCKDB_THREADS"),
+        (["--http-port", "abc"], {}, "--http-port / FLAGLENS_HTTP_PORT: Input should be a valid "
+         "integer"),
+        ([], {"FLAGLENS_NO_GRPC": "maybe"}, "--no-grpc / FLAGLENS_NO_GRPC: Input should be a "
+         "valid boolean"),
+        (["--alert-interval", "soon"], {}, "--alert-interval / FLAGLENS_ALERT_INTERVAL: Value "
+         "error, duration 'soon' is not of the form"),
+        ([], {"OTEL_EXPORTER_OTLP_PROTOCOL": "pigeon"}, "--self-otlp-protocol / "
+         "FLAGLENS_SELF_OTLP_PROTOCOL / OTEL_EXPORTER_OTLP_METRICS_PROTOCOL / "
+         "OTEL_EXPORTER_OTLP_PROTOCOL: Input should be 'grpc', 'http/protobuf' or 'http/json' "
+         "(got pigeon)"),
     ],
     ids=["negative body limit", "port out of range", "not a number", "past gRPC's limit",
-         "zero depth", "memory limit not a size", "negative workers", "no DuckDB thread"],
+         "zero depth", "memory limit not a size", "negative workers", "no DuckDB thread",
+         "port not a number", "switch not a boolean", "interval not a duration",
+         "unknown OTLP protocol"],
 )  # fmt: skip
 def test_bad_setting_is_refused_with_its_flag_and_variable(
     tmp_path, monkeypatch, capsys, flags, env, expected
@@ -40,6 +52,18 @@ def test_bad_setting_is_refused_with_its_flag_and_variable(
     assert main(["serve", "--db", str(db), "--no-dashboards", "--no-alerts", *flags]) == 2
     assert expected in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_every_bad_setting_has_its_line(tmp_path, monkeypatch, capsys):
+    """Two bad settings, one from a flag and one from a variable: two lines, exit code 2."""
+    monkeypatch.setenv("FLAGLENS_MAX_VALUE_DEPTH", "0")
+    assert main(["serve", "--db", str(tmp_path / "f.duckdb"), "--http-port", "-5"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "flaglens serve: invalid settings:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "--http-port / FLAGLENS_HTTP_PORT",
+        "--max-value-depth / FLAGLENS_MAX_VALUE_DEPTH",
+    ]
 
 
 def test_memory_limit_reaches_duckdb(tmp_path):
