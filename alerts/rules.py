@@ -7,22 +7,24 @@ them over time by fingerprint.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal, get_args
 
 import duckdb
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from analytics.errors import ConfigError, InvalidWindow
+from analytics.config_files import STRICT, Duration, read_toml, validate
+from analytics.errors import ConfigError
 from analytics.session import Session
-from analytics.windows import TimeWindow, parse_duration
+from analytics.windows import TimeWindow
 
 DEFAULT_RULES_FILE = Path(str(resources.files("alerts").joinpath("alerts.toml")))
-KINDS = ("contract_violations", "unauthorized_mutation", "drift", "budget_burn")
+Kind = Literal["contract_violations", "unauthorized_mutation", "drift", "budget_burn"]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +62,45 @@ class Instance:
     page: str  # dashboard path the notification links to, e.g. "/contracts?service=x"
 
 
-def _duration(entry: dict[str, Any], key: str, where: str, default: timedelta) -> timedelta:
-    if key not in entry:
-        return default
-    try:
-        return parse_duration(str(entry[key]))
-    except InvalidWindow as exc:
-        raise ConfigError(f"{where}: {key}: {exc}") from exc
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value
 
 
-def _strings(value: Any, where: str, key: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigError(f"{where}: {key} must be a table of strings")
-    return {str(k): v for k, v in value.items()}
+class _ReceiverEntry(BaseModel):
+    model_config = STRICT
+
+    url: Annotated[str, AfterValidator(_http_url)] | None = None
+    group_by: list[str] = ["alertname"]
+    repeat_interval: Duration = timedelta(hours=4)
+
+
+class _RuleEntry(BaseModel):
+    model_config = STRICT
+
+    name: str = Field(min_length=1)
+    kind: Kind
+    window: Duration = timedelta(minutes=10)
+    threshold: float | None = Field(None, ge=0)
+    rate: float | None = Field(None, ge=0)
+    for_: Duration = Field(timedelta(0), alias="for")
+    severity: str = "warning"
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> _RuleEntry:
+        if self.kind == "contract_violations" and self.threshold is None and self.rate is None:
+            raise ValueError("a contract_violations rule needs a threshold (count) or a rate")
+        return self
+
+
+class _AlertFile(BaseModel):
+    model_config = STRICT
+
+    receiver: _ReceiverEntry = _ReceiverEntry()
+    rule: list[_RuleEntry] = []
 
 
 def load_alert_config(
@@ -83,63 +111,32 @@ def load_alert_config(
     ``webhook``, when given, replaces the file's receiver URL (``--alert-webhook``).
     """
     where = Path(path)
-    try:
-        document = tomllib.loads(where.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read alert rules {where}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
-    receiver_entry = document.get("receiver", {})
-    url = receiver_entry.get("url")
-    if url is not None and (not isinstance(url, str) or not url.startswith(("http", "https"))):
-        raise ConfigError(f"{where} [receiver]: url must be an http(s) URL")
-    group_by = receiver_entry.get("group_by", ["alertname"])
-    if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
-        raise ConfigError(f"{where} [receiver]: group_by must be a list of label names")
-    receiver = Receiver(
-        webhook or url,
-        tuple(group_by),
-        _duration(receiver_entry, "repeat_interval", f"{where} [receiver]", timedelta(hours=4)),
-    )
-    rules = []
-    for i, entry in enumerate(document.get("rule", [])):
-        label = f"{where} [[rule]] #{i + 1}"
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{label}: name must be a non-empty string")
-        label = f"{label} ({name})"
-        kind = entry.get("kind")
-        if kind not in KINDS:
-            raise ConfigError(f"{label}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        unknown = set(entry) - {"name", "kind", "window", "threshold", "rate", "for",
-                                "severity", "labels", "annotations"}  # fmt: skip
-        if unknown:
-            raise ConfigError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
-        threshold, rate = entry.get("threshold"), entry.get("rate")
-        if kind == "contract_violations" and threshold is None and rate is None:
-            raise ConfigError(f"{label}: give a threshold (count) or a rate")
-        for key, value in (("threshold", threshold), ("rate", rate)):
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise ConfigError(f"{label}: {key} must be a number >= 0")
-        rules.append(
-            Rule(
-                name=name,
-                kind=kind,
-                window=_duration(entry, "window", label, timedelta(minutes=10)),
-                threshold=threshold,
-                rate=rate,
-                for_=_duration(entry, "for", label, timedelta(0)),
-                severity=str(entry.get("severity", "warning")),
-                labels=_strings(entry.get("labels", {}), label, "labels"),
-                annotations=_strings(entry.get("annotations", {}), label, "annotations"),
-            )
-        )
-    names = [r.name for r in rules]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: rule names must be unique")
-    if not rules:
+    document = validate(_AlertFile, read_toml(where, "alert rules"), str(where))
+    if not document.rule:
         raise ConfigError(f"{where}: no [[rule]] tables")
-    return AlertConfig(receiver, tuple(rules))
+    names = [r.name for r in document.rule]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"{where}: rule names must be unique; given more than once: {', '.join(duplicates)}"
+        )
+    entry = document.receiver
+    receiver = Receiver(webhook or entry.url, tuple(entry.group_by), entry.repeat_interval)
+    rules = tuple(
+        Rule(
+            name=r.name,
+            kind=r.kind,
+            window=r.window,
+            threshold=r.threshold,
+            rate=r.rate,
+            for_=r.for_,
+            severity=r.severity,
+            labels=dict(r.labels),
+            annotations=dict(r.annotations),
+        )
+        for r in document.rule
+    )
+    return AlertConfig(receiver, rules)
 
 
 def _contract_violations(

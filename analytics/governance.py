@@ -11,24 +11,26 @@ produced for that flag and environment (at any time before the window's end).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import duckdb
 import orjson
 import pyarrow as pa
+from pydantic import BaseModel, Field
 
+from analytics.config_files import STRICT, read_toml, validate
 from analytics.errors import ConfigError
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing, SignatureStatus
 
 # the governance rules ship with the contracts (package data of `contracts`)
 DEFAULT_GOVERNANCE_FILE = Path(str(resources.files("contracts").joinpath("governance.toml")))
-MODULES = ("release", "privacy", "security", "cost")
+Module = Literal["release", "privacy", "security", "cost"]
+MODULES: tuple[str, ...] = get_args(Module)
 
 # signature status → finding reason
 _SIGNATURE_REASONS = {
@@ -54,51 +56,31 @@ class Rules:
         return self.approvals.get(module, {}).get(environment, 0)
 
 
+class _Actor(BaseModel):
+    model_config = STRICT
+
+    name: str = Field(min_length=1)
+    modules: list[Module]
+    environments: list[str]
+
+
+class _GovernanceFile(BaseModel):
+    model_config = STRICT
+
+    actors: list[_Actor] = []
+    approvals: dict[Module, dict[str, Annotated[int, Field(ge=0)]]] = {}
+
+
 def load_rules(path: str | Path = DEFAULT_GOVERNANCE_FILE) -> Rules:
-    """Read and check a governance file; errors name the file and the entry."""
+    """Read and check a governance file; errors name the file, the entry and the field."""
     where = Path(path)
-    try:
-        document = tomllib.loads(where.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read governance file {where}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = sorted(set(document) - {"actors", "approvals"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown table(s) {unknown}; expected [[actors]], [approvals]")
+    document = validate(_GovernanceFile, read_toml(where, "governance file"), str(where))
     actors: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-    for i, entry in enumerate(document.get("actors", [])):
-        label = f"{where} [[actors]] #{i + 1}"
-        extra = sorted(set(entry) - {"name", "modules", "environments"})
-        if extra:
-            raise ConfigError(
-                f"{label}: unknown field(s) {extra}; expected name, modules, environments"
-            )
-        name = entry.get("name")
-        modules, environments = entry.get("modules"), entry.get("environments")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{label}: name must be a non-empty string")
-        for key, value in (("modules", modules), ("environments", environments)):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{label} ({name}): {key} must be a list of strings")
-        assert isinstance(modules, list) and isinstance(environments, list)
-        unknown = sorted(set(modules) - set(MODULES))
-        if unknown:
-            raise ConfigError(f"{label} ({name}): unknown module(s) {unknown}; known: {MODULES}")
-        if name in actors:
-            raise ConfigError(f"{label}: actor {name} is listed twice")
-        actors[name] = (frozenset(modules), frozenset(environments))
-    approvals: dict[str, dict[str, int]] = {}
-    for module, per_env in document.get("approvals", {}).items():
-        if module not in MODULES:
-            raise ConfigError(f"{where} [approvals.{module}]: unknown module; known: {MODULES}")
-        if not isinstance(per_env, dict) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in per_env.values()
-        ):
-            raise ConfigError(
-                f"{where} [approvals.{module}]: values must be counts (integers >= 0)"
-            )
-        approvals[module] = dict(per_env)
+    for i, actor in enumerate(document.actors):
+        if actor.name in actors:
+            raise ConfigError(f"{where} [[actors]] #{i + 1}: actor {actor.name} is listed twice")
+        actors[actor.name] = (frozenset(actor.modules), frozenset(actor.environments))
+    approvals: dict[str, dict[str, int]] = {m: dict(n) for m, n in document.approvals.items()}
     return Rules(actors, approvals)
 
 

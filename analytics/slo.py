@@ -25,16 +25,18 @@ threshold is compared with the bucket bounds, so put a bound at the threshold).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from analytics.errors import ConfigError, InvalidWindow
-from analytics.windows import TimeWindow, parse_duration
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from analytics.config_files import STRICT, Duration, read_toml, validate
+from analytics.errors import ConfigError
+from analytics.windows import TimeWindow
 
 # shipped as package data; a file-system path because users are told where it is
 DEFAULT_SLO_FILE = Path(str(resources.files("analytics").joinpath("slos.toml")))
@@ -123,100 +125,107 @@ def _format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _field(entry: dict[str, Any], name: str, kind: type, where: str, default: Any = ...) -> Any:
-    if name not in entry:
-        if default is ...:
-            raise ConfigError(f"{where}: missing required field {name!r}")
-        return default
-    value = entry[name]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ConfigError(f"{where}: {name} must be a {kind.__name__}, got {value!r}")
+def _objective(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError("must be between 0 and 1 (exclusive)")
     return value
 
 
-def parse_slo(entry: dict[str, Any], where: str) -> SLO:
-    """One ``[[slo]]`` table → :class:`SLO`; raises :class:`ConfigError` naming the field."""
-    known = {
-        "name", "service", "environment", "sli", "objective", "window", "calendar",
-        "timezone", "threshold_ms", "source", "budgeting", "min_events", "description",
-    }  # fmt: skip
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    name = _field(entry, "name", str, where)
-    where = f"{where} ({name})"
-    sli = _field(entry, "sli", str, where)
-    if sli not in ("availability", "latency"):
-        raise ConfigError(f"{where}: sli must be 'availability' or 'latency', got {sli!r}")
-    objective = _field(entry, "objective", float, where)
-    if not 0.0 < objective < 1.0:
-        raise ConfigError(f"{where}: objective must be between 0 and 1 (exclusive): {objective}")
-    budgeting = _field(entry, "budgeting", str, where, "occurrences")
-    if budgeting != "occurrences":
-        raise ConfigError(f"{where}: budgeting {budgeting!r} is not supported (occurrences)")
-    calendar = _field(entry, "calendar", str, where, None)
-    timezone = _field(entry, "timezone", str, where, "UTC")
+def _rolling_window(value: timedelta) -> timedelta:
+    if value < timedelta(hours=1):
+        raise ValueError("must be at least 1h")
+    return value
+
+
+def _timezone(value: str) -> str:
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{where}: unknown timezone {timezone!r}") from exc
-    if calendar is not None:
-        if "window" in entry:
-            raise ConfigError(f"{where}: give either window (rolling) or calendar, not both")
-        if calendar not in ("week", "month"):
-            raise ConfigError(f"{where}: calendar must be 'week' or 'month', got {calendar!r}")
-        window = timedelta(days=7 if calendar == "week" else 30)
-    else:
-        try:
-            window = parse_duration(_field(entry, "window", str, where, "28d"))
-        except InvalidWindow as exc:
-            raise ConfigError(f"{where}: window: {exc}") from exc
-        if window < timedelta(hours=1):
-            raise ConfigError(f"{where}: window must be at least 1h")
-    threshold = _field(entry, "threshold_ms", float, where, None)
-    if sli == "latency" and (threshold is None or threshold <= 0):
-        raise ConfigError(f"{where}: a latency SLI needs threshold_ms > 0")
-    source = _field(entry, "source", str, where, "spans")
-    if source not in ("spans", "metrics"):
-        raise ConfigError(f"{where}: source must be 'spans' or 'metrics', got {source!r}")
-    slo = SLO(
-        name=name,
-        service=_field(entry, "service", str, where),
-        environment=_field(entry, "environment", str, where, None),
-        sli=sli,
-        objective=objective,
-        window=window,
-        calendar=calendar,
-        timezone=timezone,
-        threshold_ms=threshold,
-        source=source,
-        min_events=_field(entry, "min_events", int, where, 100),
-        description=_field(entry, "description", str, where, ""),
-    )
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown timezone; give an IANA name such as 'Europe/Berlin'") from None
+    return value
+
+
+class _SLOEntry(BaseModel):
+    """One ``[[slo]]`` table as written."""
+
+    model_config = STRICT
+
+    name: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    environment: str | None = None
+    sli: Literal["availability", "latency"]
+    objective: Annotated[float, AfterValidator(_objective)]
+    window: Annotated[Duration, AfterValidator(_rolling_window)] | None = None
+    calendar: Literal["week", "month"] | None = None
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    threshold_ms: float | None = Field(None, gt=0)
+    source: Literal["spans", "metrics"] = "spans"
+    budgeting: Literal["occurrences"] = "occurrences"  # the only method flaglens computes
+    min_events: int = Field(100, ge=0)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _SLOEntry:
+        if self.calendar is not None and self.window is not None:
+            raise ValueError("give either window (rolling) or calendar, not both")
+        if self.sli == "latency" and self.threshold_ms is None:
+            raise ValueError("a latency SLI needs threshold_ms > 0")
+        return self
+
+    def to_slo(self) -> SLO:
+        if self.calendar is not None:
+            window = timedelta(days=7 if self.calendar == "week" else 30)
+        else:
+            window = self.window or timedelta(days=28)
+        return SLO(
+            name=self.name,
+            service=self.service,
+            environment=self.environment,
+            sli=self.sli,
+            objective=self.objective,
+            window=window,
+            calendar=self.calendar,
+            timezone=self.timezone,
+            threshold_ms=self.threshold_ms,
+            source=self.source,
+            min_events=self.min_events,
+            description=self.description,
+        )
+
+
+class _SLOFile(BaseModel):
+    model_config = STRICT
+
+    slo: list[dict[str, Any]] = []  # each entry is checked on its own, to name it
+
+
+def _check_can_fire(slo: SLO, where: str) -> None:
     fastest = max(rule.factor for rule in slo.burn_rules())
     if fastest * slo.error_budget > 1.0:
         raise ConfigError(
-            f"{where}: objective {objective} leaves a budget of {slo.error_budget:.4g}; the "
+            f"{where}: objective {slo.objective} leaves a budget of {slo.error_budget:.4g}; the "
             f"page threshold burns at {fastest:.3g}x, i.e. an error ratio of "
             f"{fastest * slo.error_budget:.3g} > 1, so it could never fire. Use an objective of "
             f"at least {1 - 1 / fastest:.4f} or a longer window."
         )
+
+
+def parse_slo(entry: dict[str, Any], where: str) -> SLO:
+    """One ``[[slo]]`` table → :class:`SLO`; raises :class:`ConfigError` naming ``where``
+    (the file and entry), the field, the value and what is allowed."""
+    name = entry.get("name")
+    if isinstance(name, str) and name:
+        where = f"{where} ({name})"
+    slo = validate(_SLOEntry, entry, where).to_slo()
+    _check_can_fire(slo, where)
     return slo
 
 
 def load_slos(path: str | Path = DEFAULT_SLO_FILE) -> list[SLO]:
-    """Read and validate an SLO file."""
+    """Read and validate an SLO file (ConfigError naming the file, entry and field)."""
     where = Path(path)
-    try:
-        document = tomllib.loads(where.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read SLO file {where}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
-    entries = document.get("slo", [])
-    if not isinstance(entries, list) or not entries:
+    entries = validate(_SLOFile, read_toml(where, "SLO file"), str(where)).slo
+    if not entries:
         raise ConfigError(f"{where}: no [[slo]] tables")
     slos = [parse_slo(entry, f"{where} [[slo]] #{i + 1}") for i, entry in enumerate(entries)]
     names = [slo.name for slo in slos]

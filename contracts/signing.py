@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from contracts.errors import ContractError
 
@@ -44,6 +45,53 @@ _SIGNED_FIELDS = (
 
 class KeyFileError(ContractError):
     """The key file cannot be used; the message names the file and the entry."""
+
+
+def _public_key(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be a string: the base64 of the raw 32-byte Ed25519 public key")
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(value, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(
+            f"not a base64 Ed25519 public key (32 bytes, base64 of the raw key): {exc}"
+        ) from None
+
+
+class _KeyEntry(BaseModel):
+    """One ``[keys.<key id>]`` table; fields beside these are left alone (other tools may
+    write them)."""
+
+    model_config = ConfigDict(strict=True, arbitrary_types_allowed=True)
+
+    public_key: Annotated[Ed25519PublicKey, BeforeValidator(_public_key)]
+    environments: list[str]
+
+
+class _KeyFile(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    keys: dict[str, _KeyEntry] = {}
+
+
+def _problems(where: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        in_entry = len(loc) >= 2 and loc[0] == "keys"
+        table = f"[keys.{loc[1]}]" if in_entry else ".".join(str(p) for p in loc)
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[2:])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "missing (required)"
+        elif error["type"] == "model_type":
+            message = "must be a table with public_key and environments"
+        if error["type"] != "missing" and not isinstance(error.get("input"), dict):
+            message += f" (got {error.get('input')!r})"
+        lines.append(
+            " ".join(p for p in (f"{where}", table, field.lstrip(".")) if p) + f": {message}"
+        )
+    return "\n".join(lines)
 
 
 def signing_payload(change: Mapping[str, Any]) -> bytes:
@@ -91,32 +139,23 @@ class KeyRing:
 
     @classmethod
     def load(cls, path: str | Path) -> KeyRing:
-        """Read a key file; raises :class:`KeyFileError` naming the bad entry."""
+        """Read a key file; raises :class:`KeyFileError` naming the file, the entry, the field
+        and what it must be."""
         where = Path(path)
         try:
             document = tomllib.loads(where.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise KeyFileError(f"{where}: {exc}") from exc
-        keys: dict[str, SigningKey] = {}
-        for key_id, entry in document.get("keys", {}).items():
-            if not isinstance(entry, dict):
-                raise KeyFileError(f"{where}: [keys.{key_id}] must be a table")
-            try:
-                raw = base64.b64decode(entry["public_key"], validate=True)
-                public_key = Ed25519PublicKey.from_public_bytes(raw)
-            except KeyError:
-                raise KeyFileError(f"{where}: [keys.{key_id}] has no public_key") from None
-            except (ValueError, binascii.Error) as exc:
-                raise KeyFileError(
-                    f"{where}: [keys.{key_id}] public_key is not a base64 Ed25519 key: {exc}"
-                ) from exc
-            environments = entry.get("environments")
-            if not isinstance(environments, list) or not all(
-                isinstance(e, str) for e in environments
-            ):
-                raise KeyFileError(f"{where}: [keys.{key_id}] environments must be a list of names")
-            keys[key_id] = SigningKey(key_id, public_key, frozenset(environments))
-        return cls(keys)
+        try:
+            keys = _KeyFile.model_validate(document).keys
+        except ValidationError as exc:
+            raise KeyFileError(_problems(where, exc)) from None
+        return cls(
+            {
+                key_id: SigningKey(key_id, entry.public_key, frozenset(entry.environments))
+                for key_id, entry in keys.items()
+            }
+        )
 
     def verify(self, change: Mapping[str, Any]) -> SignatureStatus:
         """Check one change (its canonical attributes, as stored in ``policy_changes``)."""

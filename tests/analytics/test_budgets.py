@@ -96,10 +96,10 @@ def test_calendar_window_starts_at_the_local_month():
         ({"sli": "speed"}, "availability' or 'latency"),
         ({"sli": "latency"}, "threshold_ms"),
         ({"window": "soon"}, "window"),
-        ({"calendar": "year"}, "calendar must be"),
+        ({"calendar": "year"}, "calendar: Input should be 'week' or 'month'"),
         ({"timezone": "Mars/Olympus"}, "unknown timezone"),
         ({"colour": "red"}, "unknown field"),
-        ({"budgeting": "timeslices"}, "not supported"),
+        ({"budgeting": "timeslices"}, "budgeting: Input should be 'occurrences'"),
     ],
 )
 def test_invalid_slos_are_refused_with_the_reason(overrides, message):

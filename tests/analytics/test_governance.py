@@ -117,9 +117,15 @@ def test_drift_is_a_version_no_authorized_change_produced(tmp_path, keys):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[actors]]\nname = "x"\nmodules = ["nope"]\nenvironments = ["prod"]\n', "unknown module"),
-        ('[[actors]]\nname = "x"\nmodules = "release"\nenvironments = []\n', "list of strings"),
-        ("[approvals.release]\nprod = -1\n", "integers >= 0"),
+        (
+            '[[actors]]\nname = "x"\nmodules = ["nope"]\nenvironments = ["prod"]\n',
+            "modules\\[0\\]: Input should be 'release', 'privacy', 'security' or 'cost'",
+        ),
+        (
+            '[[actors]]\nname = "x"\nmodules = "release"\nenvironments = []\n',
+            "modules: Input should be a valid list",
+        ),
+        ("[approvals.release]\nprod = -1\n", "prod: Input should be greater than or equal to 0"),
         ("[[actors]\n", "not valid TOML"),
         ('[[actors]]\nname = "x"\nmodules = []\nenviroments = []\n', "unknown field"),
         ("[approval.release]\nprod = 1\n", "unknown table"),
