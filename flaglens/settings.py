@@ -20,24 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import AliasChoices, BeforeValidator
+from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from alerts.rules import DEFAULT_RULES_FILE
+from analytics.config_files import Duration
 from analytics.session import AnalyticsConfig
-from analytics.windows import parse_duration
 from ingest.settings import ENV_PREFIX, IngestSettings, Settings, setting, shown
 
 DEFAULT_DASHBOARD_PORT = 8050
-
-
-def _duration(value: object) -> object:
-    # "30s", "5m": the durations every flaglens file and flag takes (InvalidWindow is a
-    # ValueError, which pydantic reports as the setting's problem)
-    return parse_duration(value) if isinstance(value, str) else value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 _ANALYTICS = "analytics files"
 _ALERTS = "alerts"
