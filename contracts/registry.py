@@ -6,6 +6,11 @@ the policy module. Records are mapped to a contract by ``event_name`` (and, for
 ``feature_flag.evaluation``, by ``policy.module``); a ``contract.version`` attribute pins an
 exact version (``1.1.0``) or a major (``1``); otherwise the newest version applies.
 Several versions of a contract stay live at once.
+
+A contract whose ``x-flaglens`` names a ``source`` (``"opa"``) is not routed by event name: it
+checks the records that receiver builds (:meth:`Registry.source_contract`). A record whose
+event name no routed contract governs is *uncontracted*: its verdict says so, and the
+receiver decides what to do with it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 import jsonschema_rs
@@ -24,7 +29,7 @@ from contracts.errors import DuplicateContract, InvalidContract, UnknownContract
 
 EVALUATION_EVENT = "feature_flag.evaluation"
 VERSION_ATTRIBUTE = "contract.version"
-Unmapped = Literal["reject", "accept"]
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,8 @@ class Verdict:
     contract_id: str | None
     contract_version: str | None
     violations: tuple[Violation, ...] = ()
+    uncontracted: bool = False
+    """No contract governs the record's event name (the violation says so)."""
 
     @property
     def ok(self) -> bool:
@@ -70,6 +77,8 @@ class Contract:
     path: str
     validator: Any = field(repr=False, compare=False)
     passed: Verdict = field(repr=False, compare=False)
+    source: str | None = None
+    """The receiver this contract is bound to (``"opa"``); None: routed by event name."""
 
     @property
     def uri(self) -> str:
@@ -109,6 +118,15 @@ def _read(path: Path | Any) -> tuple[str, dict[str, Any]]:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidContract(name, f"cannot read JSON: {exc}") from exc
+    return name, schema
+
+
+def validate_contract_schema(name: str, schema: Any) -> dict[str, Any]:
+    """Check what the registry needs of a contract file's JSON; returns it as a dict.
+
+    Raises:
+        InvalidContract: names the file and the first problem found.
+    """
     if not isinstance(schema, dict):
         raise InvalidContract(name, "a contract must be a JSON object")
     try:
@@ -129,14 +147,21 @@ def _read(path: Path | Any) -> tuple[str, dict[str, Any]]:
         raise InvalidContract(
             name, f"version {meta['version']!r} is not MAJOR.MINOR.PATCH"
         ) from exc
-    return name, schema
+    return schema
+
+
+def schema_folder(directory: Path) -> Path:
+    """Where a contracts directory keeps its schema files: ``DIR/schemas/`` when there is one
+    (the layout of the shipped ``contracts/``), else ``DIR`` itself."""
+    nested = directory / "schemas"
+    return nested if nested.is_dir() else directory
 
 
 def _schema_files(directory: Path | None) -> list[Any]:
     if directory is not None:
         if not directory.is_dir():
             raise InvalidContract(directory, "contracts directory does not exist")
-        return sorted(directory.glob("*.json"))
+        return sorted(schema_folder(directory).glob("*.json"))
     root = resources.files("contracts").joinpath("schemas")
     return sorted((p for p in root.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
 
@@ -144,8 +169,7 @@ def _schema_files(directory: Path | None) -> list[Any]:
 class Registry:
     """Every loaded contract, and the mapping from records to contracts."""
 
-    def __init__(self, contracts: Iterable[Contract], *, unmapped: Unmapped = "reject") -> None:
-        self.unmapped: Unmapped = unmapped
+    def __init__(self, contracts: Iterable[Contract]) -> None:
         self._versions: dict[str, list[Contract]] = {}
         for contract in contracts:
             self._versions.setdefault(contract.name, []).append(contract)
@@ -154,13 +178,17 @@ class Registry:
         # event name → contract name for events with no module split
         self._by_event: dict[str, str] = {}
         self._modules: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
         for name, versions in self._versions.items():
             newest = versions[-1]
-            if newest.policy_module is None:
+            if newest.source is not None:
+                self._sources[newest.source] = name
+            elif newest.policy_module is None:
                 self._by_event[newest.event_name] = name
             else:
                 self._modules[newest.policy_module] = name
-        self._uncontracted = Verdict(None, None)
+        # the event names routed contracts govern; any other record is uncontracted
+        self.governed_events = frozenset(c.event_name for c in self.contracts if c.source is None)
         # (event_name, policy.module, contract.version) → where such records go; bounded, since
         # the values come from senders
         self._routes: dict[tuple[str | None, ...], Contract | Verdict] = {}
@@ -182,6 +210,17 @@ class Registry:
         if not matching:
             raise UnknownContract(name, version, [c.version for c in versions])
         return matching[-1]
+
+    def source_contract(self, source: str) -> Contract:
+        """The newest contract bound to a receiver (``"opa"``).
+
+        Raises:
+            UnknownContract: no loaded contract names that source.
+        """
+        name = self._sources.get(source)
+        if name is None:
+            raise UnknownContract(f"(source {source})", None, sorted(self._versions))
+        return self._versions[name][-1]
 
     def _contract_name(self, record: Mapping[str, Any]) -> str | None:
         event = record.get("event_name")
@@ -217,22 +256,16 @@ class Registry:
         """The contract a record is checked against, or the verdict when there is none."""
         name = self._contract_name(record)
         if name is None:
-            if self.unmapped == "accept":
-                return self._uncontracted
             event = record.get("event_name")
-            known = sorted({c.event_name for c in self.contracts})
-            return Verdict(
+            known = ", ".join(sorted(self.governed_events))
+            violation = Violation(
                 None,
                 None,
-                (
-                    Violation(
-                        None,
-                        None,
-                        "/event_name",
-                        f"no contract for event {event!r}; contracted events: {', '.join(known)}",
-                    ),
-                ),
+                "/event_name",
+                f"no contract for event {event!r}; contracted events: {known}",
             )
+            uncontracted = not (isinstance(event, str) and event in self.governed_events)
+            return Verdict(None, None, (violation,), uncontracted=uncontracted)
         pinned = record.get(VERSION_ATTRIBUTE)
         try:
             return self.get(name, None if pinned is None else str(pinned))
@@ -248,19 +281,27 @@ class Registry:
 _ROUTE_CACHE_SIZE = 4096
 
 
-def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject") -> Registry:
+def load_registry(directory: Path | None = None) -> Registry:
     """Load, meta-validate and compile every contract.
 
     Args:
-        directory: a folder of contract files; default: the contracts shipped in this package.
-        unmapped: what to do with an event no contract covers: reject it (default) or accept
-            it as uncontracted.
+        directory: a folder of contract files (or one holding them in ``schemas/``); default:
+            the contracts shipped in this package.
 
     Raises:
         InvalidContract: a file is not a usable contract (names the file and the problem).
         DuplicateContract: two files define the same contract name and version.
     """
-    loaded = [_read(path) for path in _schema_files(directory)]
+    return build_registry([_read(path) for path in _schema_files(directory)])
+
+
+def build_registry(files: Sequence[tuple[str, Any]]) -> Registry:
+    """A registry from contract documents already read: ``(file name, parsed JSON)`` pairs.
+
+    Raises:
+        InvalidContract, DuplicateContract: as :func:`load_registry`.
+    """
+    loaded = [(name, validate_contract_schema(name, schema)) for name, schema in files]
     registry = jsonschema_rs.Registry([(schema["$id"], schema) for _, schema in loaded])
     seen: dict[tuple[str, str], str] = {}
     contracts = []
@@ -274,6 +315,7 @@ def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject
             validator = jsonschema_rs.validator_for(schema, registry=registry)
         except (jsonschema_rs.ReferencingError, ValueError) as exc:
             raise InvalidContract(path, f"cannot compile: {exc}") from exc
+        source = meta.get("source")
         contracts.append(
             Contract(
                 name=key[0],
@@ -284,6 +326,7 @@ def load_registry(directory: Path | None = None, *, unmapped: Unmapped = "reject
                 path=path,
                 validator=validator,
                 passed=Verdict(key[0], key[1]),
+                source=str(source) if source is not None else None,
             )
         )
-    return Registry(contracts, unmapped=unmapped)
+    return Registry(contracts)

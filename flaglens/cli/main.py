@@ -22,6 +22,7 @@ _VERB_MODULES = (
     "report",
     "alerts",
     "auth",
+    "contracts",
 )
 
 
