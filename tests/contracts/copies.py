@@ -1,0 +1,85 @@
+"""Copies of the shipped contracts to break and change in tests, and one small extra contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tests.servers import REPO
+
+SHIPPED = REPO / "contracts"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def copy_contracts(root: Path) -> Path:
+    """The shipped schemas and examples under ``root/contracts`` (the shipped layout)."""
+    target = root / "contracts"
+    shutil.copytree(SHIPPED / "schemas", target / "schemas")
+    shutil.copytree(SHIPPED / "examples", target / "examples")
+    return target
+
+
+def custom_schema(version: str = "1.0.0", **changes: Any) -> dict[str, Any]:
+    """A small contract of its own (event ``custom.event``), valid unless changed."""
+    schema: dict[str, Any] = {
+        "$schema": DIALECT,
+        "$id": f"https://flaglens.dev/contracts/custom.event/{version}.json",
+        "x-flaglens": {"contract": "custom.event", "version": version,
+                       "event_name": "custom.event", "policy_module": None},
+        "type": "object",
+        "required": ["event_name", "service.name"],
+        "properties": {
+            "event_name": {"const": "custom.event"},
+            "service.name": {"type": "string", "minLength": 1},
+            "note": {"type": "string"},
+        },
+    }  # fmt: skip
+    schema.update(changes)
+    return schema
+
+
+def write_json(path: Path, value: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def edit_json(path: Path, change: Any) -> None:
+    """Apply ``change(value)`` (which edits in place) to a JSON file."""
+    value = read_json(path)
+    change(value)
+    write_json(path, value)
+
+
+def add_custom(directory: Path, version: str = "1.0.0", **changes: Any) -> Path:
+    """Add custom.event at ``version`` with one valid and one invalid example."""
+    path = write_json(
+        directory / "schemas" / f"custom.event-{version}.json", custom_schema(version, **changes)
+    )
+    examples = directory / "examples" / "custom.event" / version
+    record = {"event_name": "custom.event", "service.name": "checkout"}
+    write_json(examples / "valid" / "ok.json", {"record": record, "expect": {}})
+    write_json(
+        examples / "invalid" / "no-service.json",
+        {
+            "record": {"event_name": "custom.event"},
+            "expect": {"errors": [{"pointer": "/service.name",
+                                   "message": "required property is missing"}]},
+        },
+    )  # fmt: skip
+    return path
+
+
+def new_version(directory: Path, name: str, old: str, new: str, change: Any) -> Path:
+    """Add ``name@new`` to a copy: the ``old`` file with its version bumped, then changed."""
+    schema = read_json(directory / "schemas" / f"{name}-{old}.json")
+    schema["$id"] = f"https://flaglens.dev/contracts/{name}/{new}.json"
+    schema["x-flaglens"]["version"] = new
+    change(schema)
+    return write_json(directory / "schemas" / f"{name}-{new}.json", schema)
