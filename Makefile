@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 VENV := .venv/bin
 
-.PHONY: setup demo test check lint typecheck
+.PHONY: setup demo test check lint typecheck contracts-check
 
 setup:
 	./scripts/setup
@@ -16,5 +16,10 @@ lint:
 typecheck:
 	$(VENV)/mypy contracts store ingest analytics alerts reports dashboards flaglens sample_data
 
-test: setup lint typecheck
+# The project's own contracts against the previous commit (in a shallow clone or on the first
+# commit it says what it could not compare and lints only).
+contracts-check:
+	$(VENV)/flaglens contracts check contracts --base HEAD~1
+
+test: setup lint typecheck contracts-check
 	$(VENV)/pytest

@@ -47,7 +47,7 @@ def _summary(report: Report, fail_on: Level) -> str:
 def _text(report: Report, fail_on: Level) -> str:
     lines = [f"note: {note}" for note in report.notes]
     for f in sorted_findings(report.findings):
-        where = f"{f.file}:{line_of(f.file, f.pointer)}"
+        where = f"{f.file}:{line_of(f.file, f.pointer)}" if Path(f.file).is_file() else f.file
         lines.append(f"{where}: {f.level} {f.id} {f.pointer or '/'}: {f.message}")
     lines.append(_summary(report, fail_on))
     return "\n".join(lines) + "\n"
