@@ -3,7 +3,9 @@
 Transport-neutral: the HTTP routes and the gRPC servicers both call :meth:`IngestPipeline.prepare`
 and hand the resulting :class:`~store.writer.WriteBatch` to the writer. Records are rejected one
 by one (never the whole request for one bad record): each rejected record is kept whole in the
-quarantine with its reasons and counted in the OTLP partial success.
+quarantine with its reasons and counted in the OTLP partial success. A log record no contract
+claims (see :class:`~contracts.Verdict`'s ``uncontracted``) is, by the ``uncontracted`` setting,
+counted only (``ignore``), also stored in its own table (``keep``) or rejected (``reject``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from store.writer import LedgerEntry, WriteBatch
 
 Signal = Literal["logs", "traces", "metrics"]
 Transport = Literal["http", "grpc"]
+Uncontracted = Literal["ignore", "keep", "reject"]
 
 # how many rejected records the partial-success message describes before summarising
 _MESSAGE_EXAMPLES = 5
@@ -114,9 +117,12 @@ class _Rejections:
 class IngestPipeline:
     """Turns export requests into write batches, checking every record against its contract."""
 
-    def __init__(self, registry: Registry, limits: Limits) -> None:
+    def __init__(
+        self, registry: Registry, limits: Limits, uncontracted: Uncontracted = "ignore"
+    ) -> None:
         self.registry = registry
         self.limits = limits
+        self.uncontracted: Uncontracted = uncontracted
 
     def prepare(
         self, meta: RequestMeta, body: bytes, *, content_type: str, content_encoding: str | None
@@ -162,6 +168,7 @@ class IngestPipeline:
             status_code=200,
             error=error_message or None,
             services=tuple(sorted(services)),
+            uncontracted=rows.uncontracted_counts(),
         )
         return PreparedExport(
             batch=WriteBatch(ledger=ledger, tables=rows.arrow_tables()),
@@ -196,6 +203,9 @@ class IngestPipeline:
             service = record.get("service.name")
             if isinstance(service, str):
                 services.add(service)
+            if verdict.uncontracted and self._accepts_uncontracted(item, service, grant):
+                rows.add_uncontracted(record, keep=self.uncontracted == "keep")
+                continue
             errors = _record_errors(item, verdict)
             if grant is not None and not grant.allows(service):
                 errors = [_not_allowed(grant, service), *errors]
@@ -223,6 +233,15 @@ class IngestPipeline:
             )
             rejections.add(index, errors)
         return len(items), rejections, services
+
+    def _accepts_uncontracted(
+        self, item: CanonicalRecord, service: object, grant: Grant | None
+    ) -> bool:
+        """Whether a record no contract claims is accepted: not in ``reject`` mode, not from a
+        service its token may not write, and (when it is to be stored) within the limits."""
+        if self.uncontracted == "reject" or (grant is not None and not grant.allows(service)):
+            return False
+        return self.uncontracted == "ignore" or not item.limit_violations
 
     def _metrics(
         self, request: Any, rows: RequestRows, grant: Grant | None

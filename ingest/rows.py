@@ -9,6 +9,7 @@ request's canonical records; non-string values of string fields are kept as thei
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -181,6 +182,8 @@ class RequestRows:
         self._metric_points: list[dict[str, Any]] = []
         self._metric_drops: list[dict[str, Any]] = []
         self._quarantine: list[dict[str, Any]] = []
+        self._uncontracted: list[dict[str, Any]] = []
+        self._uncontracted_counts: Counter[str | None] = Counter()
 
     def add_event(
         self,
@@ -204,6 +207,29 @@ class RequestRows:
         columns.versions.append(contract_version)
         columns.renamed.append(list(renamed) or None)
         return True
+
+    def add_uncontracted(self, record: Mapping[str, Any], *, keep: bool) -> None:
+        """Count a record no contract claims under its service; store it too when ``keep``."""
+        service = _str_or_none(record.get("service.name"))
+        self._uncontracted_counts[service] += 1
+        if not keep:
+            return
+        severity = record.get("severity_number")
+        self._uncontracted.append(
+            {
+                "time": _micros(record.get("time_unix_nano")),
+                "service_name": service,
+                "environment": _str_or_none(record.get("deployment.environment.name")),
+                "event_name": _str_or_none(record.get("event_name")),
+                "severity_number": severity if type(severity) is int else None,
+                "record": json_text(record),
+                "request_id": self.request_id,
+            }
+        )
+
+    def uncontracted_counts(self) -> tuple[tuple[str | None, int], ...]:
+        """(service.name, records) of the request's uncontracted records, by service."""
+        return tuple(sorted(self._uncontracted_counts.items(), key=lambda kv: kv[0] or ""))
 
     def add_span(self, values: Mapping[str, Any]) -> None:
         """Add an accepted span (values keyed by `spans` column names, times in nanoseconds)."""
@@ -273,7 +299,8 @@ class RequestRows:
         if self._spans:
             tables["spans"] = self._spans_table()
         for table, rows in (("metric_points", self._metric_points),
-                            ("metric_drops", self._metric_drops)):  # fmt: skip
+                            ("metric_drops", self._metric_drops),
+                            ("uncontracted", self._uncontracted)):  # fmt: skip
             if rows:
                 tables[table] = arrow_table(table, {n: [r[n] for r in rows] for n in rows[0]})
         if self._quarantine:

@@ -66,7 +66,7 @@ class IngestService:
             commit_delay=settings.writer_commit_delay,
             max_pending_rows=settings.writer_max_pending_rows,
         )
-        self.pipeline = IngestPipeline(self.registry, settings.limits)
+        self.pipeline = IngestPipeline(self.registry, settings.limits, settings.uncontracted)
         self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
         self.telemetry = SelfMetrics(
@@ -147,7 +147,12 @@ class IngestService:
             self.telemetry.record_request(signal, transport, 500)
             raise
         self.telemetry.record_request(
-            signal, transport, 200, received=prepared.received, tables=prepared.batch.tables
+            signal,
+            transport,
+            200,
+            received=prepared.received,
+            tables=prepared.batch.tables,
+            uncontracted=prepared.batch.ledger.uncontracted,
         )
         return ExportResult(
             request_id=meta.request_id,

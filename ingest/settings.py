@@ -180,6 +180,17 @@ class IngestSettings(Settings):
         metavar="DIR",
         shown_default="the built-in contracts",
     )
+    uncontracted: Literal["ignore", "keep", "reject"] = setting(
+        "ignore",
+        description="What becomes of log records no contract claims (no event name, or one no "
+        "contract governs, such as an application's plain logs): 'ignore' accepts and counts "
+        "them per service (ingest_log.uncontracted, /metrics) without storing them; 'keep' also "
+        "stores them in the uncontracted table; 'reject' quarantines them and reports them "
+        "rejected. A record that claims a governed event and breaks its contract is rejected in "
+        "every mode.",
+        group=_RECEIVERS,
+        metavar="MODE",
+    )
     auth_file: Path | None = setting(
         None,
         description="The token file: hashed bearer tokens, each bound to the services it may "

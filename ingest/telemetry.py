@@ -29,6 +29,9 @@ from opentelemetry.sdk.resources import Resource
 from store.writer import WriterStats
 
 _ACCEPTED_TABLES = ("decisions", "policy_changes", "engagement")
+# services counted apart in the uncontracted counter; beyond, "(other)": the names come from
+# senders, and a label per name must not grow without bound
+_MAX_UNCONTRACTED_SERVICES = 1000
 
 
 def _by_contract(table: pa.Table, column: str = "contract_id") -> Mapping[str, int]:
@@ -69,6 +72,7 @@ class SelfMetrics:
         self._lock = threading.Lock()
         self._records: Counter[tuple[str, str, str]] = Counter()  # signal, outcome, contract
         self._requests: Counter[tuple[str, str, int]] = Counter()  # signal, transport, status
+        self._uncontracted: Counter[tuple[str, str]] = Counter()  # signal, service
         readers: list[MetricReader] = []
         if otlp_endpoint:
             exporter = _exporter(otlp_endpoint, otlp_protocol)
@@ -111,6 +115,7 @@ class SelfMetrics:
         *,
         received: int = 0,
         tables: Mapping[str, pa.Table] | None = None,
+        uncontracted: Iterable[tuple[str | None, int]] = (),
     ) -> None:
         """Count one answered export request and, when it was stored, its records."""
         with self._lock:
@@ -134,6 +139,14 @@ class SelfMetrics:
             if "metric_drops" in tables:
                 dropped = pc.sum(tables["metric_drops"].column("points")).as_py() or 0
                 self._add(signal, "dropped", "-", int(dropped))
+            for service, n in uncontracted:
+                self._add(signal, "uncontracted", "-", n)
+                name = "-" if service is None else service
+                if (signal, name) not in self._uncontracted and (
+                    len(self._uncontracted) >= _MAX_UNCONTRACTED_SERVICES
+                ):
+                    name = "(other)"
+                self._uncontracted[(signal, name)] += n
 
     def snapshot(self) -> dict[str, Any]:
         """Counters as JSON-ready lists (for /healthz)."""
@@ -146,6 +159,10 @@ class SelfMetrics:
                 "requests": [
                     {"signal": s, "transport": t, "status": code, "count": n}
                     for (s, t, code), n in sorted(self._requests.items())
+                ],
+                "uncontracted": [
+                    {"signal": s, "service": service, "count": n}
+                    for (s, service), n in sorted(self._uncontracted.items())
                 ],
             }
 
@@ -171,6 +188,16 @@ class SelfMetrics:
                 lines.append(
                     f'flaglens_ingest_requests_total{{signal="{signal}",transport="{transport}",'
                     f'status="{status}"}} {n}'
+                )
+            lines += [
+                "# HELP flaglens_ingest_uncontracted_records_total Records no contract claims, "
+                "accepted, by signal and service.",
+                "# TYPE flaglens_ingest_uncontracted_records_total counter",
+            ]
+            for (signal, service), n in sorted(self._uncontracted.items()):
+                lines.append(
+                    f'flaglens_ingest_uncontracted_records_total{{signal="{signal}",'
+                    f'service="{_escape(service)}"}} {n}'
                 )
         gauges = (
             ("flaglens_writer_queue_rows", "Rows waiting for the writer.", stats.pending_rows),

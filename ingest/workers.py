@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from contracts import load_registry
 from ingest.errors import Overloaded
 from ingest.limits import Limits
-from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
+from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta, Uncontracted
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,16 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _start_worker(parent: int, contracts_dir: Path | None, limits: Limits) -> None:
+def _start_worker(
+    parent: int, contracts_dir: Path | None, limits: Limits, uncontracted: Uncontracted
+) -> None:
     global _worker_pipeline
     # Ctrl-C reaches the whole process group; the server shuts its workers down itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the server's pid comes from the server: a worker still starting when the server is killed
     # would otherwise take its new parent (init) for the server and never exit
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits)
+    _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits, uncontracted)
 
 
 def _ready() -> bool:
@@ -115,7 +117,12 @@ class Preparers:
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(os.getpid(), self.contracts_dir, self.pipeline.limits),
+                    initargs=(
+                        os.getpid(),
+                        self.contracts_dir,
+                        self.pipeline.limits,
+                        self.pipeline.uncontracted,
+                    ),
                 )
                 # the executor starts a process only when no idle one is there: ask for all now
                 for _ in range(self.workers):

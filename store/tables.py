@@ -24,6 +24,7 @@ RECORD_TABLES = (
     "metric_points",
     "metric_drops",
     "quarantine",
+    "uncontracted",
 )
 # columns stamped by the writer in the transaction that commits the row
 COMMIT_TIME_COLUMNS: Mapping[str, str] = {
@@ -34,6 +35,7 @@ COMMIT_TIME_COLUMNS: Mapping[str, str] = {
     "metric_points": "ingested_at",
     "metric_drops": "ingested_at",
     "quarantine": "quarantined_at",
+    "uncontracted": "ingested_at",
     "ingest_log": "committed_at",
 }
 

@@ -99,6 +99,8 @@ class LedgerEntry:
     status_code: int
     error: str | None
     services: tuple[str, ...]
+    uncontracted: tuple[tuple[str | None, int], ...] = ()
+    """(service.name, records) for the records no contract claims (accepted, see ingest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,9 @@ class WriteResult:
 def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
     row = asdict(entry)
     row["services"] = list(entry.services)
+    row["uncontracted"] = [
+        {"service_name": service, "records": records} for service, records in entry.uncontracted
+    ] or None
     return row
 
 
