@@ -2,6 +2,7 @@
 
     IngestError
     ├── MalformedRequest        400 / INVALID_ARGUMENT   body cannot be decoded as OTLP
+    │   └── MalformedDecisionLog                         ... or as an OPA decision-log upload
     ├── UnsupportedMediaType    415 / INVALID_ARGUMENT   Content-Type is not OTLP protobuf or JSON
     ├── UnsupportedEncoding     415 / INVALID_ARGUMENT   Content-Encoding is not gzip or identity
     ├── PayloadTooLarge         413 / RESOURCE_EXHAUSTED body, inflated body or record count too big
@@ -45,6 +46,15 @@ class MalformedRequest(IngestError):
         self.encoding = encoding
         self.problem = problem
         super().__init__(f"cannot decode OTLP/{encoding} body: {problem}")
+
+
+class MalformedDecisionLog(MalformedRequest):
+    """The body is not an OPA decision-log upload (a gzipped JSON array of events)."""
+
+    def __init__(self, problem: str) -> None:
+        self.encoding = "json"
+        self.problem = problem
+        IngestError.__init__(self, f"cannot decode the OPA decision log: {problem}")
 
 
 class UnsupportedMediaType(IngestError):

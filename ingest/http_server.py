@@ -25,6 +25,8 @@ from store.errors import StoreError, TransientStoreError
 log = logging.getLogger(__name__)
 
 Encoding = Literal["protobuf", "json"]
+OPA_DECISION_LOGS_PATH = "/v1/opa/logs"
+"""Where Open Policy Agent's decision-log plugin uploads (its ``decision_logs.resource``)."""
 
 _MEDIA_TYPE = {"protobuf": "application/x-protobuf", "json": "application/json"}
 # google.rpc.Code numbers for the statuses this receiver answers with
@@ -108,6 +110,15 @@ def create_app(service: IngestService) -> FastAPI:
         except StoreError as exc:
             log.exception("store failed on %s export", signal)
             return status_response(500, f"store failed: {exc}", encoding)
+        if signal == "opa":  # OPA reads the status only; say what happened for people
+            return JSONResponse(
+                {
+                    "received": result.received,
+                    "rejected": result.rejected,
+                    "duplicates": result.duplicates,
+                    "error_message": result.error_message,
+                }
+            )
         body_out = encode_export_response(
             signal, rejected=result.rejected, error_message=result.error_message, encoding=encoding
         )
@@ -124,6 +135,10 @@ def create_app(service: IngestService) -> FastAPI:
     @app.post("/v1/traces")
     async def export_traces(request: Request) -> Response:
         return await export("traces", request)
+
+    @app.post(OPA_DECISION_LOGS_PATH)
+    async def export_opa_decisions(request: Request) -> Response:
+        return await export("opa", request)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -149,7 +164,8 @@ def create_app(service: IngestService) -> FastAPI:
         if exc.status_code == 404:
             message = (
                 f"no OTLP endpoint at {request.url.path}; "
-                "flaglens serves POST /v1/logs, /v1/traces and /v1/metrics"
+                "flaglens serves POST /v1/logs, /v1/traces, /v1/metrics and (OPA decision "
+                f"logs) {OPA_DECISION_LOGS_PATH}"
             )
         elif exc.status_code == 405:
             message = (

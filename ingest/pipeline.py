@@ -10,20 +10,22 @@ counted only (``ignore``), also stored in its own table (``keep``) or rejected (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from contracts import Registry, Verdict, Violation, normalize_legacy
+from contracts import Registry, UnknownContract, Verdict, Violation, normalize_legacy
 from ingest.auth import Grant
 from ingest.decode import CanonicalRecord, canonical_traces, decode_logs, decode_request
 from ingest.decode.metrics import canonical_metrics
+from ingest.decode.opa import OPA_SOURCE, decode_opa
 from ingest.limits import Limits
 from ingest.rows import RequestRows
 from store.writer import LedgerEntry, WriteBatch
 
-Signal = Literal["logs", "traces", "metrics"]
+Signal = Literal["logs", "traces", "metrics", "opa"]
+"""What a request carries; ``opa`` is an Open Policy Agent decision-log upload (HTTP only)."""
 Transport = Literal["http", "grpc"]
 Uncontracted = Literal["ignore", "keep", "reject"]
 
@@ -141,6 +143,14 @@ class IngestPipeline:
                 limits=self.limits,
             )
             received, rejections, services = self._logs(items, rows, meta.grant)
+        elif meta.signal == "opa":
+            items = decode_opa(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                limits=self.limits,
+            )
+            received, rejections, services = self._logs(items, rows, meta.grant, OPA_SOURCE)
         else:
             message = decode_request(
                 meta.signal,
@@ -190,12 +200,27 @@ class IngestPipeline:
             results.append((verdict.contract_id, verdict.contract_version, errors, names))
         return results
 
+    def _source_check(self, source: str) -> Callable[[Mapping[str, Any]], Verdict]:
+        """The check of the contract bound to a receiver; without one, every record fails."""
+        try:
+            return self.registry.source_contract(source).check
+        except UnknownContract as exc:
+            problem = f"{exc}: add a contract whose x-flaglens names source {source!r}"
+            verdict = Verdict(None, None, (Violation(None, None, "", problem),))
+            return lambda _record: verdict
+
     def _logs(
-        self, items: list[CanonicalRecord], rows: RequestRows, grant: Grant | None
+        self,
+        items: list[CanonicalRecord],
+        rows: RequestRows,
+        grant: Grant | None,
+        source: str | None = None,
     ) -> tuple[int, _Rejections, set[str]]:
-        rejections = _Rejections("log record")
+        """Log records (or, with ``source``, that receiver's records) checked and added."""
+        rejections = _Rejections("log record" if source is None else "decision")
         services: set[str] = set()
-        check = self.registry.check
+        check = self.registry.check if source is None else self._source_check(source)
+        signal = "logs" if source is None else source
         for index, item in enumerate(items):  # the hot loop: one pass per record
             record = item.record
             renamed = normalize_legacy(record)
@@ -224,7 +249,7 @@ class IngestPipeline:
                     }
                 ]
             rows.add_quarantine(
-                signal="logs",
+                signal=signal,
                 record=record,
                 event_name=_event_name(record),
                 contract_id=contract,

@@ -77,6 +77,8 @@ _STRING_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+# decisions.source by the canonical record's signal
+_SOURCES: Mapping[object, str] = {"logs": "log", "traces": "span_event", "opa": "opa_decision_log"}
 # the above and the key column: every column taken from a canonical string field
 _STRING_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
     table: (*fields, *((_KEY_FIELDS[table],) if table in _KEY_FIELDS else ()))
@@ -164,9 +166,7 @@ class _EventColumns:
             columns["renamed_attributes"] = self.renamed
             columns["observed_time"] = [_micros(r.get("observed_time_unix_nano")) for r in records]
             columns["value"] = [json_text(r[_VALUE]) if _VALUE in r else None for r in records]
-            columns["source"] = [
-                "span_event" if r.get("signal") == "traces" else "log" for r in records
-            ]
+            columns["source"] = [_SOURCES.get(r.get("signal"), "log") for r in records]
         elif self.table == "policy_changes":
             columns["approvers"] = [_string_list(r.get(_APPROVERS)) for r in records]
         return arrow_table(self.table, columns)
