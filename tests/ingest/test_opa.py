@@ -24,7 +24,10 @@ from tests.servers import running_server
 REVISION = "W3sibCI6InN5cy9jYXRhbG9nIiwicyI6NDA3MX1d"
 
 
-def opa_event(decision_id: str = "4ca636c1-55e4-417a-b1d8-4aceb67960d1", **changes: Any) -> dict:
+DECISION_ID = "4ca636c1-55e4-417a-b1d8-4aceb67960d1"
+
+
+def opa_event(decision_id: Any = DECISION_ID, **changes: Any) -> dict[str, Any]:
     """An event as OPA's decision-log plugin sends it (docs: Decision Log Service API)."""
     event: dict[str, Any] = {
         "labels": {"app": "checkout", "environment": "prod",
@@ -55,9 +58,9 @@ HEADERS = {"content-type": "application/json", "content-encoding": "gzip"}
 
 @pytest.fixture
 def service(tmp_path):
-    settings = IngestSettings(
-        db=tmp_path / "f.duckdb", decode_workers=0, max_records_per_request=100,
-        max_decompressed_bytes=1 << 20, writer_max_group_delay=0,
+    settings = IngestSettings.model_validate(
+        {"db": tmp_path / "f.duckdb", "decode_workers": 0, "max_records_per_request": 100,
+         "max_decompressed_bytes": 1 << 20, "writer_max_group_delay": 0}
     )  # fmt: skip
     service = IngestService(settings)
     service.start()
@@ -75,7 +78,7 @@ def post(service: IngestService, body: bytes, headers: dict[str, str] | None = N
     return asyncio.run(send())
 
 
-def rows(service: IngestService, sql: str) -> list[tuple]:
+def rows(service: IngestService, sql: str) -> list[tuple[Any, ...]]:
     return service.store.cursor().execute(sql).fetchall()
 
 
@@ -145,15 +148,34 @@ def _members(count: int) -> bytes:
         (_members(3), None, 200),
         (gzip.compress(b"[" + b" " * (2 << 20) + b"]"), None, 413),  # inflates past 1 MiB
         (opa_upload([opa_event(str(i)) for i in range(101)]), None, 413),
-        (opa_upload([opa_event()]), {"content-type": "application/x-protobuf",
-                                     "content-encoding": "gzip"}, 415),  # fmt: skip
-        (opa_upload([opa_event()]), {"content-type": "application/json",
-                                     "content-encoding": "br"}, 415),  # fmt: skip
+        (
+            opa_upload([opa_event()]),
+            {"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+            415,
+        ),
+        (
+            opa_upload([opa_event()]),
+            {"content-type": "application/json", "content-encoding": "br"},
+            415,
+        ),
         (json.dumps([opa_event()]).encode(), {"content-type": "application/json"}, 200),
     ],
-    ids=["not-gzip", "an-object", "not-json", "empty", "nested-5000", "trailing-bytes",
-         "65-members", "3-members", "bomb", "101-events", "protobuf", "brotli", "uncompressed"],
-)  # fmt: skip
+    ids=[
+        "not-gzip",
+        "an-object",
+        "not-json",
+        "empty",
+        "nested-5000",
+        "trailing-bytes",
+        "65-members",
+        "3-members",
+        "bomb",
+        "101-events",
+        "protobuf",
+        "brotli",
+        "uncompressed",
+    ],
+)
 def test_whole_bodies_that_cannot_be_used_get_a_4xx(service, body, headers, status):
     answer = post(service, body, headers)
     assert answer.status_code == status, answer.text
