@@ -26,7 +26,6 @@ from contracts.sources import ContractSet, Document
 SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 ID_PREFIX = "https://flaglens.dev/contracts/"
 _META = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA)
-_KINDS = ("valid", "invalid")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from analytics.slo import load_slos
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 from store.connection import Store
-from store.migrations import migrate
+from store.migrations import latest_version, migrate
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -134,7 +134,7 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
 def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
     assert migrate(con, up_to=3) == [1, 2, 3]
-    assert migrate(con) == [4, 5]
+    assert migrate(con) == list(range(4, latest_version() + 1))
     assert con.execute("SELECT count(*) FROM impact_facts").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM impact_windows").fetchone() == (0,)
     con.close()
