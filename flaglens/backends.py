@@ -9,6 +9,7 @@ same bytes either way.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -81,9 +82,8 @@ class HttpBackend:
     def __init__(self, url: str, *, token: str | None, verify: bool | str, timeout: float) -> None:
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, verify=verify, timeout=timeout
-        )
+        trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self._http = httpx.Client(base_url=self.url, headers=headers, verify=trust, timeout=timeout)
 
     def _failed(self, response: httpx.Response) -> ClientError:
         try:

@@ -67,3 +67,12 @@ def test_export_to_standard_output(sample_week, capfdbinary):
                  "--limit", "3"]) == 0  # fmt: skip
     lines = capfdbinary.readouterr().out.splitlines()
     assert len(lines) == 3 and all(json.loads(line)["errors"] for line in lines)
+
+
+def test_export_offers_every_table_and_format():
+    """The verb's lists (kept apart so that the command line starts without DuckDB) match."""
+    from analytics.exports import EXPORT_TABLES
+    from api.formats import FORMATS
+    from flaglens.cli import export
+
+    assert export.TABLES == tuple(EXPORT_TABLES) and export.FORMATS == FORMATS
