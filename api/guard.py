@@ -1,7 +1,8 @@
 """Reads that never starve ingest: a slot per running read, and a time limit per query.
 
 :class:`QueryGuard` hands out at most ``max_concurrent`` slots; a read waits ``slot_wait``
-seconds for one, then is refused (503 busy). Within a slot the read gets a :class:`Watch`: its
+seconds for one, then is refused (503 busy). The reading thread runs at a lower priority than ingest
+(:mod:`api.priority`). Within a slot the read gets a :class:`Watch`: its
 own cursors (never the writer's), each interrupted with DuckDB's ``interrupt()`` once the
 watch's time limit passes, and again every tenth of a second while the read goes on (a query
 started after the first interrupt is stopped too); a cursor asked for after the limit is
@@ -21,6 +22,7 @@ import duckdb
 from analytics.session import AnalyticsConfig, Session
 from api.errors import Busy, QueryTimeout
 from api.limits import ApiLimits
+from api.priority import yield_to_ingest
 
 T = TypeVar("T")
 _REINTERRUPT = 0.1
@@ -109,6 +111,7 @@ class QueryGuard:
     def slot(self) -> Iterator[Watch]:
         """Hold one read slot (raises Busy when none frees up in time); yields the read's
         watch, which is closed with the slot."""
+        yield_to_ingest(self.limits.nice)
         started = time.monotonic()
         if not self._slots.acquire(timeout=self.limits.slot_wait):
             raise Busy(self.limits.max_concurrent, time.monotonic() - started)

@@ -25,3 +25,5 @@ class ApiLimits:
     """Rows per streamed batch (an Arrow record batch, a Parquet row group)."""
     page_max: int = 1000
     """Most records one page of quarantine or alert history holds."""
+    nice: int = 10
+    """Nice value of the threads that run reads (0: the same priority as ingest)."""

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.access import ReadAccess, RequireReader
+from api.limits import ApiLimits
+from api.priority import YieldingWsgi
 
 # Dash callbacks that run analyses take seconds; this many run at once (the API has its own
 # slots, see api.guard)
@@ -41,14 +43,20 @@ _NOTHING = JSONResponse({"error": "not_found", "detail": "this listener serves n
 
 
 def create_read_app(
-    api: ASGIApp | None, dashboards: Any | None = None, *, access: ReadAccess | None = None
+    api: ASGIApp | None,
+    dashboards: Any | None = None,
+    *,
+    access: ReadAccess | None = None,
+    nice: int = ApiLimits().nice,
 ) -> ASGIApp:
     """One ASGI app: ``api`` (ASGI, or None) under ``/api/``, ``dashboards`` (a WSGI app such
-    as Dash's Flask server, or None) elsewhere; every request checked by ``access`` when
-    given."""
+    as Dash's Flask server, or None, run at the readers' ``nice`` value) elsewhere; every
+    request checked by ``access`` when given."""
     wsgi: ASGIApp | None = None
     if dashboards is not None:
-        wsgi = WSGIMiddleware(dashboards, workers=DASHBOARD_THREADS)  # type: ignore[assignment]
+        wsgi = WSGIMiddleware(  # type: ignore[assignment]
+            YieldingWsgi(dashboards, nice), workers=DASHBOARD_THREADS
+        )
     app: ASGIApp = _Dispatch(api, wsgi)
     if access is not None:
         app = RequireReader(app, access)

@@ -58,6 +58,7 @@ def api_limits(settings: ServeSettings) -> ApiLimits:
         query_timeout=settings.api_query_timeout,
         max_concurrent=settings.api_max_queries,
         export_max_rows=settings.api_export_max_rows,
+        nice=settings.api_nice,
     )
 
 
@@ -89,12 +90,14 @@ def start_read_listener(
     """Serve the API (unless ``api`` is false) and ``dashboards`` (a WSGI app, unless None) on
     ``sock``."""
     read_api = None
+    limits = api_limits(settings)
     if api:
-        read_api = create_api(
-            session, api_limits(settings), alert_rules=alert_rules, dashboards_url=url
-        )
+        read_api = create_api(session, limits, alert_rules=alert_rules, dashboards_url=url)
     app = create_read_app(
-        read_api, dashboards, access=read_access(tokens) if tokens is not None else None
+        read_api,
+        dashboards,
+        access=read_access(tokens) if tokens is not None else None,
+        nice=limits.nice,
     )
     tls = settings.tls_cert is not None
     config = uvicorn.Config(

@@ -3,6 +3,7 @@ the slots wait, then are refused (503 busy)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -27,7 +28,7 @@ def database():
 
 def test_a_query_past_the_limit_is_interrupted(database):
     """DuckDB stops the query; the read ends with QueryTimeout soon after the limit."""
-    guard = QueryGuard(database.cursor, AnalyticsConfig(), ApiLimits(query_timeout=0.3))
+    guard = QueryGuard(database.cursor, AnalyticsConfig(), ApiLimits(query_timeout=0.3, nice=0))
     started = time.monotonic()
     with pytest.raises(QueryTimeout, match=r"time limit of 0\.3 s"):
         guard.run(lambda session: session.cursor().execute(_ENDLESS).fetchall())
@@ -43,7 +44,7 @@ def test_a_query_started_after_the_first_interrupt_is_stopped_too(database):
         time.sleep(0.4)  # past the limit, with no query running to interrupt
         return cursor.execute(_ENDLESS).fetchall()
 
-    guard = QueryGuard(database.cursor, AnalyticsConfig(), ApiLimits(query_timeout=0.2))
+    guard = QueryGuard(database.cursor, AnalyticsConfig(), ApiLimits(query_timeout=0.2, nice=0))
     started = time.monotonic()
     with pytest.raises(QueryTimeout):
         guard.run(two_queries)
@@ -52,7 +53,7 @@ def test_a_query_started_after_the_first_interrupt_is_stopped_too(database):
 
 def test_reads_past_the_slots_wait_then_are_busy(database):
     guard = QueryGuard(
-        database.cursor, AnalyticsConfig(), ApiLimits(max_concurrent=1, slot_wait=0.2)
+        database.cursor, AnalyticsConfig(), ApiLimits(max_concurrent=1, slot_wait=0.2, nice=0)
     )
     holding, release = threading.Event(), threading.Event()
 
@@ -79,3 +80,18 @@ def test_over_http_a_timeout_is_a_503_with_retry_after(week_session):
     assert response.headers["retry-after"] == "1"
     body = response.json()
     assert body["error"] == "timeout" and "--api-query-timeout" in body["detail"]
+
+
+def test_reads_run_at_a_lower_priority_than_ingest(database):
+    """The thread that runs a read yields the cores (a higher nice value); others do not."""
+    guard = QueryGuard(database.cursor, AnalyticsConfig(), ApiLimits(nice=7))
+    seen = {}
+
+    def read(_session):
+        seen["read"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=guard.run, args=(read,))
+    thread.start()
+    thread.join()
+    assert seen["read"] == max(7, os.getpriority(os.PRIO_PROCESS, 0))
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 7
