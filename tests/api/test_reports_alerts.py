@@ -90,4 +90,4 @@ def test_a_dry_run_evaluates_the_rules_sent_and_writes_nothing(api, week_session
 def test_a_dry_run_with_broken_rules_is_a_400(api):
     response = api.post("/api/v1/alerts/dry-run", content='[[rule]]\nname = "x"\nkind = "nope"')
     assert response.status_code == 400
-    assert "kind must be one of" in response.json()["detail"]
+    assert "kind: Input should be" in response.json()["detail"]
