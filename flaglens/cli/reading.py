@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from flaglens.cli.flags import settings_from_args
 from flaglens.client import CA_CERT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE, Client
+from flaglens.settings import AnalyticsFiles
 
 DEFAULT_DB = Path("flaglens.duckdb")
 
@@ -51,17 +53,19 @@ def open_client(args: argparse.Namespace, verb: str) -> Client:
     def tell(sentence: str) -> None:
         print(f"flaglens {verb}: {sentence}", file=sys.stderr)
 
+    files = AnalyticsFiles()
+    if hasattr(args, "slos"):  # the verbs that analyse take the analytics files
+        files = settings_from_args(AnalyticsFiles, args)
     if server:
         client = Client(server, token=args.token, verify=verify)
     else:
         client = Client(
-            db=database(args), token=args.token, verify=verify,
-            slos=getattr(args, "slos", None), governance=getattr(args, "governance", None),
-            keys=getattr(args, "keys", None), on_server=tell,
+            db=database(args), token=args.token, verify=verify, slos=files.slos,
+            governance=files.governance, keys=files.keys, on_server=tell,
         )  # fmt: skip
     if client.remote:
-        named = (("--slos", "slos"), ("--governance", "governance"), ("--keys", "keys"))
-        given = [flag for flag, name in named if getattr(args, name, None)]
+        named = (("--slos", files.slos), ("--governance", files.governance), ("--keys", files.keys))
+        given = [flag for flag, value in named if value is not None]
         if given:
             tell(f"the server reads its own SLO, governance and key files ({', '.join(given)} "
                  "not sent)")  # fmt: skip
