@@ -79,10 +79,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"flaglens export: {exc}", file=sys.stderr)
         if args.out is not None:
             out.close()
-            args.out.unlink(missing_ok=True)
+            args.out.unlink(missing_ok=True)  # no half-written file
         return 2
     finally:
-        out.flush()
-        if args.out is not None:
-            out.close()
+        if not out.closed:
+            out.flush()
+            if args.out is not None:
+                out.close()
     return 0

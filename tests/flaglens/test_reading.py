@@ -76,3 +76,10 @@ def test_export_offers_every_table_and_format():
     from flaglens.cli import export
 
     assert export.TABLES == tuple(EXPORT_TABLES) and export.FORMATS == FORMATS
+
+
+def test_a_failed_export_leaves_no_file(sample_week, tmp_path, capsys):
+    out = tmp_path / "d.arrow"
+    assert main(["export", "decisions", "--db", str(sample_week.db), "--from", "yesterday",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "neither ISO-8601" in capsys.readouterr().err and not out.exists()
