@@ -178,7 +178,7 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
             reading = start_reading(session, service, settings, alerts, otlp_url)
             if not settings.no_dashboards:
                 dashboards_url = reading.url
-            if not settings.no_api:
+            if not settings.no_api and str(settings.db) != ":memory:":
                 note = ServerNote(
                     url=url_of(reading.sock, tls=tls, local=True),
                     pid=os.getpid(),
