@@ -14,7 +14,7 @@ lint:
 	$(VENV)/ruff check .
 
 typecheck:
-	$(VENV)/mypy contracts store ingest analytics alerts reports dashboards flaglens sample_data
+	$(VENV)/mypy contracts store ingest analytics alerts reports dashboards api flaglens sample_data
 
 # The project's own contracts against the previous commit (in a shallow clone or on the first
 # commit it says what it could not compare and lints only).

@@ -34,6 +34,7 @@ from contracts.errors import ContractError
 
 log = logging.getLogger(__name__)
 _NEVER = "0001-01-01T00:00:00Z"
+_Write = tuple[str, dict[str, Any]]  # a statement and its parameters, run in one transaction
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -74,6 +75,20 @@ class Evaluation:
     transitions: list[Transition] = field(default_factory=list)
     notifications: int = 0
     failed_rules: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: what the read API answers for a dry run."""
+        return {
+            "at": _rfc3339(self.at),
+            "active": self.active,
+            "transitions": [
+                {"fingerprint": t.fingerprint, "rule": t.rule, "labels": t.labels,
+                 "from_state": t.from_state, "to_state": t.to_state}
+                for t in self.transitions
+            ],
+            "notifications": self.notifications,
+            "failed_rules": sorted(self.failed_rules),
+        }  # fmt: skip
 
 
 @dataclass
@@ -136,56 +151,78 @@ class Evaluator:
             for r in rows
         }
 
-    def evaluate(self, now: datetime | None = None) -> Evaluation:
-        """Run every rule once at ``now``; returns what changed."""
+    def evaluate(self, now: datetime | None = None, *, dry_run: bool = False) -> Evaluation:
+        """Run every rule once at ``now``; returns what changed.
+
+        With ``dry_run`` nothing is written (no transaction is even opened): the result says
+        what an evaluation at ``now`` would change and queue, given the stored states.
+        """
         now = now or datetime.now(UTC)
         cursor = self.session.cursor()
         result = Evaluation(now)
         active = self._instances(cursor, now, result.failed_rules)
         result.active = len(active)
+        writes: list[_Write] = []
+        if dry_run:
+            self._plan(cursor, active, result, writes, now)
+            return result
         cursor.execute("BEGIN TRANSACTION")
         try:
-            current = self._current(cursor)
-            notify: list[tuple[_Current, str]] = []
-            for fp, (rule, instance, labels, annotations) in active.items():
-                known = current.get(fp)
-                if known is None:
-                    state = "firing" if rule.for_.total_seconds() == 0 else "pending"
-                    known = _Current(fp, rule.name, labels, annotations, state, now, None,
-                                     instance.value)  # fmt: skip
-                    self._transition(cursor, result, known, None, state, now)
-                elif known.state == "pending" and now - known.active_since >= rule.for_:
-                    self._transition(cursor, result, known, "pending", "firing", now)
-                    known.state = "firing"
-                known.annotations, known.value = annotations, instance.value
-                known.page = instance.page
-                repeat = self.config.receiver.repeat_interval
-                if known.state == "firing" and (
-                    known.last_notified_at is None or now - known.last_notified_at >= repeat
-                ):
-                    notify.append((known, "firing"))
-                self._save(cursor, known, now)
-            for fp, known in current.items():
-                if fp in active or known.rule in result.failed_rules:
-                    continue
-                if known.state == "firing":
-                    self._transition(cursor, result, known, "firing", "resolved", now)
-                    known.state = "resolved"
-                    notify.append((known, "resolved"))
-                else:
-                    self._transition(cursor, result, known, known.state, "inactive", now)
-                    known.state = "inactive"
-                self._save(cursor, known, now)
-            result.notifications = self._enqueue(cursor, notify, now)
+            self._plan(cursor, active, result, writes, now)
+            for sql, params in writes:
+                cursor.execute(sql, params)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
         return result
 
-    def _transition(
+    def _plan(
         self,
         cursor: duckdb.DuckDBPyConnection,
+        active: dict[str, tuple[Rule, Instance, dict[str, str], dict[str, str]]],
+        result: Evaluation,
+        writes: list[_Write],
+        now: datetime,
+    ) -> None:
+        """Work out the transitions and notifications against the stored states, filling
+        ``result`` and listing the statements that record them in ``writes``."""
+        current = self._current(cursor)
+        notify: list[tuple[_Current, str]] = []
+        for fp, (rule, instance, labels, notes) in active.items():
+            known = current.get(fp)
+            if known is None:
+                state = "firing" if rule.for_.total_seconds() == 0 else "pending"
+                known = _Current(fp, rule.name, labels, notes, state, now, None,
+                                 instance.value)  # fmt: skip
+                self._transition(writes, result, known, None, state, now)
+            elif known.state == "pending" and now - known.active_since >= rule.for_:
+                self._transition(writes, result, known, "pending", "firing", now)
+                known.state = "firing"
+            known.annotations, known.value = notes, instance.value
+            known.page = instance.page
+            repeat = self.config.receiver.repeat_interval
+            if known.state == "firing" and (
+                known.last_notified_at is None or now - known.last_notified_at >= repeat
+            ):
+                notify.append((known, "firing"))
+            self._save(writes, known, now)
+        for fp, known in current.items():
+            if fp in active or known.rule in result.failed_rules:
+                continue
+            if known.state == "firing":
+                self._transition(writes, result, known, "firing", "resolved", now)
+                known.state = "resolved"
+                notify.append((known, "resolved"))
+            else:
+                self._transition(writes, result, known, known.state, "inactive", now)
+                known.state = "inactive"
+            self._save(writes, known, now)
+        result.notifications = self._enqueue(cursor, writes, notify, now)
+
+    def _transition(
+        self,
+        writes: list[_Write],
         result: Evaluation,
         alert: _Current,
         from_state: str | None,
@@ -195,17 +232,17 @@ class Evaluator:
         result.transitions.append(
             Transition(alert.fingerprint, alert.rule, alert.labels, from_state, to_state)
         )
-        cursor.execute(
+        writes.append((
             "INSERT INTO alert_history VALUES ($at, $fp, $rule, $labels, $from, $to, $value)",
             {
                 "at": now, "fp": alert.fingerprint, "rule": alert.rule,
                 "labels": json.dumps(alert.labels), "from": from_state, "to": to_state,
                 "value": alert.value,
             },
-        )  # fmt: skip
+        ))  # fmt: skip
 
-    def _save(self, cursor: duckdb.DuckDBPyConnection, alert: _Current, now: datetime) -> None:
-        cursor.execute(
+    def _save(self, writes: list[_Write], alert: _Current, now: datetime) -> None:
+        writes.append((
             "INSERT OR REPLACE INTO alert_state VALUES ($fp, $rule, $labels, $annotations, "
             "$state, $since, $fired, $resolved, $notified, $value)",
             {
@@ -220,11 +257,12 @@ class Evaluator:
                 "notified": alert.last_notified_at,
                 "value": alert.value,
             },
-        )
+        ))  # fmt: skip
 
     def _enqueue(
         self,
         cursor: duckdb.DuckDBPyConnection,
+        writes: list[_Write],
         notify: list[tuple[_Current, str]],
         now: datetime,
     ) -> int:
@@ -239,16 +277,16 @@ class Evaluator:
         next_id = int(row[0]) + 1 if row else 1
         for key, members in groups.items():
             payload = self._payload(key, group_labels[key], members, now)
-            cursor.execute(
+            writes.append((
                 "INSERT INTO alert_outbox (id, created_at, group_key, status, payload, "
                 "next_attempt_at) VALUES ($id, $now, $key, $status, $payload, $now)",
                 {"id": next_id, "now": now, "key": key, "status": payload["status"],
                  "payload": json.dumps(payload)},
-            )  # fmt: skip
+            ))  # fmt: skip
             next_id += 1
             for alert, _status in members:
                 alert.last_notified_at = now
-                self._save(cursor, alert, now)
+                self._save(writes, alert, now)
         return len(groups)
 
     def _payload(

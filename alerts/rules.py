@@ -7,6 +7,7 @@ them over time by fingerprint.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,14 +105,23 @@ class _AlertFile(BaseModel):
 
 
 def load_alert_config(
-    path: str | Path = DEFAULT_RULES_FILE, *, webhook: str | None = None
+    path: str | Path = DEFAULT_RULES_FILE, *, webhook: str | None = None, text: str | None = None
 ) -> AlertConfig:
     """Read and check an alert rules file; errors name the file, the rule and the field.
 
-    ``webhook``, when given, replaces the file's receiver URL (``--alert-webhook``).
+    ``webhook``, when given, replaces the file's receiver URL (``--alert-webhook``). ``text``,
+    when given, is the file's content (sent to the read API for a dry run); ``path`` then only
+    names it in errors.
     """
     where = Path(path)
-    document = validate(_AlertFile, read_toml(where, "alert rules"), str(where))
+    if text is None:
+        raw = read_toml(where, "alert rules")
+    else:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
+    document = validate(_AlertFile, raw, str(where))
     if not document.rule:
         raise ConfigError(f"{where}: no [[rule]] tables")
     names = [r.name for r in document.rule]

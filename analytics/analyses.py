@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from analytics.errors import AnalyticsError, InvalidWindow
 from analytics.windows import TimeWindow
 
 if TYPE_CHECKING:
     from analytics.session import Session
+
+
+MAX_BUCKETS = 100_000
+CORRECTIONS = ("holm", "bh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,21 @@ class Query:
     """Contracts: violation rates per service and contract instead of each error."""
     correction: str = "holm"
     """Changes: multiple-testing correction, ``holm`` or ``bh`` (Benjamini–Hochberg)."""
+
+    def __post_init__(self) -> None:
+        if self.bucket is not None:
+            if self.bucket <= timedelta(0):
+                raise InvalidWindow(f"bucket {self.bucket} is not a positive duration")
+            buckets = self.window.duration / self.bucket
+            if buckets > MAX_BUCKETS:
+                raise InvalidWindow(
+                    f"bucket {self.bucket} splits the window into {buckets:,.0f} buckets, more "
+                    f"than {MAX_BUCKETS:,}; choose a wider bucket or a shorter window"
+                )
+        if self.correction not in CORRECTIONS:
+            raise AnalyticsError(
+                f"correction {self.correction!r} is not one of {', '.join(CORRECTIONS)}"
+            )
 
 
 def json_ready(value: Any) -> Any:

@@ -24,7 +24,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION_RE.match(text.strip())
     if match is None:
         raise InvalidWindow(f"duration {text!r} is not of the form <int><ms|s|m|h|d|w>, e.g. '6h'")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    try:
+        return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    except OverflowError as exc:
+        raise InvalidWindow(f"duration {text!r} is longer than a time range can be") from exc
 
 
 def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
@@ -34,7 +37,10 @@ def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
     if text == "now":
         return now
     if text.startswith("now-"):
-        return now - parse_duration(text[4:])
+        try:
+            return now - parse_duration(text[4:])
+        except OverflowError as exc:
+            raise InvalidWindow(f"time {text!r} is before the year 1") from exc
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:

@@ -1,26 +1,29 @@
 """The server's composition: what `flaglens serve` runs, wired together in one process.
 
 The OTLP receivers (HTTP and gRPC) share one :class:`~ingest.service.IngestService` (the store,
-the contracts, the decode workers and the one writer); the dashboards and the periodic round
-(alerts, recording of closed windows) run beside them and read through their own cursors.
-DuckDB lets one process own a database file, so everything lives here.
+the contracts, the decode workers and the one writer); the read listener (the dashboards and
+the read API, :mod:`flaglens.read_listener`) and the periodic round (alerts, recording of
+closed windows) run beside them and read through their own cursors. DuckDB lets one process
+own a database file, so everything lives here; the note beside the database
+(:mod:`flaglens.discovery`) tells local readers where the read API is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
-import threading
 from collections.abc import Callable
 
 import grpc
 import uvicorn
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from alerts.rules import AlertConfig, load_alert_config
 from analytics.session import Session
+from flaglens.discovery import ServerNote, remove_note, write_note
+from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
 from flaglens.settings import ServeSettings
 from ingest.http_server import create_app
@@ -41,8 +44,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket, *, tls: bool = False) -> str:
+def url_of(sock: socket.socket, *, tls: bool = False, local: bool = False) -> str:
+    """The URL of a listening socket; with ``local``, as this machine reaches it (a wildcard
+    address becomes loopback)."""
     host, port = sock.getsockname()[:2]
+    if local and host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
     scheme = "https" if tls else "http"
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
@@ -61,16 +68,31 @@ class Announcer:
         self._out(f"flaglens: {what} listening on {url}")
 
 
-def start_dashboards(session: Session, settings: ServeSettings, otlp_url: str) -> BaseWSGIServer:
-    """Serve the Dash app from a thread of this process, reading the service's store."""
-    from dashboards.app import create_dash_app
-    from dashboards.pages import DataSource
+def start_reading(
+    session: Session,
+    service: IngestService,
+    settings: ServeSettings,
+    alerts: AlertConfig | None,
+    otlp_url: str,
+) -> ReadListener:
+    """The read listener on ``--dashboard-port``: the Dash app (reading the service's store
+    through its own cursors) and the read API, behind the token file's read roles."""
+    sock = bind_socket(settings.host, settings.dashboard_port)
+    url = url_of(sock, tls=settings.tls_cert is not None)
+    dashboards = None
+    if not settings.no_dashboards:
+        from dashboards.app import create_dash_app
+        from dashboards.pages import DataSource
 
-    app = create_dash_app(DataSource(session, otlp_url=otlp_url))
-    server = make_server(settings.host, settings.dashboard_port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboards", daemon=True)
-    thread.start()
-    return server
+        dashboards = create_dash_app(DataSource(session, otlp_url=otlp_url)).server
+    try:
+        return start_read_listener(
+            sock, url, session, settings, service.tokens, dashboards=dashboards,
+            alert_rules=alerts, api=not settings.no_api,
+        )  # fmt: skip
+    except BaseException:
+        sock.close()
+        raise
 
 
 def start_rounds(
@@ -133,7 +155,8 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
         alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
-    dash_server: BaseWSGIServer | None = None
+    reading: ReadListener | None = None
+    noted = False
     rounds: PeriodicRounds | None = None
     try:
         service.start()
@@ -151,9 +174,19 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
         otlp_url = url_of(http_sock, tls=tls)
         dashboards_url = ""
         session = Session(service.store.cursor, analytics)
-        if not settings.no_dashboards:
-            dash_server = start_dashboards(session, settings, otlp_url)
-            dashboards_url = f"http://{settings.host}:{dash_server.server_port}"
+        if not (settings.no_dashboards and settings.no_api):
+            reading = start_reading(session, service, settings, alerts, otlp_url)
+            if not settings.no_dashboards:
+                dashboards_url = reading.url
+            if not settings.no_api and str(settings.db) != ":memory:":
+                note = ServerNote(
+                    url=url_of(reading.sock, tls=tls, local=True),
+                    pid=os.getpid(),
+                    auth=service.tokens is not None,
+                    tls_cert=str(settings.tls_cert.resolve()) if settings.tls_cert else None,
+                )
+                write_note(settings.db, note)
+                noted = True
         if alerts is not None or dashboards_url:
             rounds = start_rounds(session, alerts, settings, dashboards_url)
 
@@ -166,17 +199,22 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
 
         previous = signal.signal(signal.SIGTERM, stop)
         announce("OTLP/HTTP", otlp_url)
-        if dashboards_url:
-            announce("dashboards", dashboards_url + "/")
+        if reading is not None:
+            if not settings.no_dashboards:
+                announce("dashboards", reading.url + "/")
+            if not settings.no_api:
+                announce("read API", reading.url + "/api/v1")
         try:
             asyncio.run(_serve_all(server, http_sock, service, settings, announce))
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
+        if noted:
+            remove_note(settings.db, os.getpid())
         if rounds is not None:
             rounds.stop()
-        if dash_server is not None:
-            dash_server.shutdown()
+        if reading is not None:
+            reading.stop()
         http_sock.close()
         service.close()
     return 0

@@ -33,6 +33,7 @@ DEFAULT_DASHBOARD_PORT = 8050
 _ANALYTICS = "analytics files"
 _ALERTS = "alerts"
 _DASHBOARDS = "dashboards"
+_READ_API = "read API"
 
 
 class AnalyticsFiles(Settings):
@@ -95,7 +96,8 @@ class DashboardSettings(Settings):
 
     dashboard_port: int = setting(
         DEFAULT_DASHBOARD_PORT,
-        description="The dashboards' port, on --host; 0 picks a free one, announced on start.",
+        description="The read listener's port, on --host: the dashboards and the read API "
+        "(/api/v1); 0 picks a free one, announced on start.",
         group=_DASHBOARDS,
         ge=0,
         le=65535,
@@ -108,7 +110,49 @@ class DashboardSettings(Settings):
     )
 
 
-class ServeSettings(AlertFiles, AnalyticsFiles, DashboardSettings, IngestSettings):
+class ReadApiSettings(Settings):
+    """The read API beside the dashboards (docs/api.md)."""
+
+    no_api: bool = setting(
+        False,
+        description="Do not serve the read API. The CLI's read verbs and the Python client then "
+        "cannot read this server's database while it runs.",
+        group=_READ_API,
+    )
+    api_query_timeout: float = setting(
+        10.0,
+        description="Seconds one read API query (an analysis, a report, a batch of an export) "
+        "may run before it is interrupted and answered 503.",
+        group=_READ_API,
+        metavar="SECONDS",
+        gt=0,
+    )
+    api_max_queries: int = setting(
+        2,
+        description="Read API queries that run at once; more wait up to 5 s for a slot, then "
+        "are answered 503. Each runs on DuckDB's threads beside the writer.",
+        group=_READ_API,
+        ge=1,
+        le=64,
+    )
+    api_export_max_rows: int = setting(
+        1_000_000,
+        description="Most rows one export sends; a larger one is refused (413) unless it asks "
+        "for its first rows with limit=.",
+        group=_READ_API,
+        gt=0,
+    )
+    api_nice: int = setting(
+        10,
+        description="Nice value of the threads that run read API queries and dashboard pages "
+        "(Linux): when ingest wants the cores they yield them; 0 runs them alike.",
+        group=_READ_API,
+        ge=0,
+        le=19,
+    )
+
+
+class ServeSettings(AlertFiles, AnalyticsFiles, ReadApiSettings, DashboardSettings, IngestSettings):
     """Everything `flaglens serve` can be told."""
 
     alert_interval: Duration = setting(

@@ -110,7 +110,7 @@ class IngestService:
         grant = None
         if self.tokens is not None:
             try:
-                grant = self.tokens.authenticate(authorization)
+                grant = self.tokens.writer(authorization)
             except IngestError as exc:
                 self.telemetry.record_request(signal, transport, exc.status)
                 raise

@@ -33,6 +33,11 @@ class ServerProcess:
         return self.urls["OTLP/HTTP"]
 
     @property
+    def api_url(self) -> str:
+        """Base URL of the read listener (the API is under /api/v1)."""
+        return self.urls["read API"].removesuffix("/api/v1")
+
+    @property
     def grpc_target(self) -> str:
         """host:port of the OTLP/gRPC listener."""
         return self.urls["OTLP/gRPC"].split("://", 1)[1]
@@ -74,12 +79,14 @@ def start_server(
     """Start `flaglens serve --db DB --http-port 0` and wait until it announces its endpoints.
 
     Dashboards and OTLP/gRPC are off unless ``extra`` asks for them with ``--dashboard-port`` /
-    ``--grpc-port``.
+    ``--grpc-port``; the read API is on a free port unless ``extra`` says ``--no-api``.
     """
     if "--dashboard-port" not in extra:
-        extra = (*extra, "--no-dashboards")
+        extra = (*extra, "--no-dashboards", "--dashboard-port", "0")
     elif "dashboards" not in wait_for:
         wait_for = (*wait_for, "dashboards")
+    if "--no-api" not in extra and "read API" not in wait_for:
+        wait_for = (*wait_for, "read API")
     if "--grpc-port" not in extra:
         extra = (*extra, "--no-grpc")
     elif "OTLP/gRPC" not in wait_for:

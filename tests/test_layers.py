@@ -19,9 +19,10 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"analytics", "contracts", "store"},
     "reports": {"analytics", "contracts", "store"},
     "dashboards": {"analytics", "contracts", "store"},
+    "api": {"alerts", "analytics", "contracts", "reports", "store"},
     "sample_data": {"contracts"},
     "flaglens": {
-        "contracts", "store", "ingest", "analytics", "alerts", "reports", "dashboards",
+        "contracts", "store", "ingest", "analytics", "alerts", "reports", "dashboards", "api",
         "sample_data",
     },
 }  # fmt: skip

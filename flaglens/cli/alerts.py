@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from analytics.errors import AnalyticsError
@@ -12,6 +11,7 @@ from analytics.windows import parse_instant
 from contracts.errors import ContractError
 from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.cli.reading import add_reading_arguments, database, open_client
 from flaglens.settings import AlertFiles
 from store.errors import StoreError
 
@@ -28,10 +28,17 @@ def register(subparsers: Any) -> None:
     evaluate = verbs.add_parser(
         "evaluate",
         help="evaluate every rule now, record state and history, deliver notifications",
-        description="Needs the database to itself (stop `flaglens serve`, which evaluates "
-        "the same rules on an interval).",
+        description="Records state and delivers: needs the database to itself (a running "
+        "`flaglens serve` owns alert state and evaluates the rules on an interval). With "
+        "--dry-run nothing is written: it says what an evaluation would change and queue, on "
+        "a stopped database or through a running server.",
     )
-    evaluate.add_argument("--db", type=Path, default=Path("flaglens.duckdb"))
+    add_reading_arguments(evaluate)
+    evaluate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing; print the transitions and notifications an evaluation would make",
+    )
     evaluate.add_argument("--at", help="evaluate as of this instant (default now)")
     evaluate.add_argument("--dashboards-url", default="", help="base URL for alert links")
     add_alert_arguments(evaluate)
@@ -39,26 +46,65 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
 
+def _print_transitions(transitions: list[dict[str, Any]]) -> None:
+    for t in transitions:
+        labels = ", ".join(f"{k}={v}" for k, v in t["labels"].items() if k != "alertname")
+        print(f"{t['rule']}: {t['from_state'] or 'new'} -> {t['to_state']}  {{{labels}}}")
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from flaglens.client import ClientError
+
+    try:
+        at = parse_instant(args.at) if args.at else None
+        rules = settings_from_args(AlertFiles, args).rules_file
+        with open_client(args, "alerts") as client:
+            result = client.alerts_dry_run(rules, at)
+    except (AnalyticsError, ClientError) as exc:
+        print(f"flaglens alerts: {exc}", file=sys.stderr)
+        return 2
+    _print_transitions(result["transitions"])
+    print(
+        f"{result['active']} active alert(s), {len(result['transitions'])} transition(s), "
+        f"{result['notifications']} notification(s) would be queued (dry run: nothing written)"
+    )
+    for name in result["failed_rules"]:
+        print(f"rule {name} could not be evaluated (see the log)", file=sys.stderr)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+
     import httpx
 
     from alerts.evaluator import Evaluator
     from alerts.rules import load_alert_config
     from alerts.webhook import deliver_pending
     from analytics.session import Session
+    from flaglens.discovery import read_note
     from store.connection import Store
 
+    db = database(args)
+    note = read_note(db)
+    if args.server or note is not None:
+        held = f"`flaglens serve` (pid {note.pid}) holds {db}; it" if note else "the server"
+        print(
+            f"flaglens alerts: {held} owns alert state and evaluates the rules itself on its "
+            "interval; add --dry-run to see what an evaluation would do now",
+            file=sys.stderr,
+        )
+        return 2
     try:
         files = settings_from_args(AlertFiles, args)
         config = load_alert_config(files.rules_file, webhook=files.alert_webhook)
         at = parse_instant(args.at) if args.at else None
-        with Store.open(args.db) as store:
-            session = Session(store.cursor, analytics_config(args, args.db))
+        with Store.open(db) as store:
+            session = Session(store.cursor, analytics_config(args, db))
             evaluator = Evaluator(session, config, dashboards_url=args.dashboards_url)
             result = evaluator.evaluate(at)
-            for t in result.transitions:
-                labels = ", ".join(f"{k}={v}" for k, v in t.labels.items() if k != "alertname")
-                print(f"{t.rule}: {t.from_state or 'new'} -> {t.to_state}  {{{labels}}}")
+            _print_transitions(result.as_dict()["transitions"])
             print(
                 f"{result.active} active alert(s), {len(result.transitions)} transition(s), "
                 f"{result.notifications} notification(s) queued"

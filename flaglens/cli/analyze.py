@@ -14,13 +14,11 @@ from typing import Any
 
 from analytics.analyses import ANALYSES, Query
 from analytics.errors import AnalyticsError
-from analytics.session import AnalyticsConfig, Session
+from analytics.session import AnalyticsConfig
 from analytics.windows import TimeWindow, parse_duration
-from contracts.errors import ContractError
 from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.cli.reading import add_reading_arguments, open_client
 from flaglens.settings import AnalyticsFiles
-from store.connection import Store
-from store.errors import StoreError
 
 
 def add_analytics_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,10 +32,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="error budgets, latency, cohorts, change impact, mutations, drift, contracts",
-        description="Run one analysis over a time range of a flaglens database.",
+        description="Run one analysis over a time range of a flaglens database, or of a "
+        "running server's (--server, or the server that holds --db).",
     )
     parser.add_argument("what", choices=tuple(ANALYSES))
-    parser.add_argument("--db", type=Path, default=Path("flaglens.duckdb"), help="DuckDB file")
+    add_reading_arguments(parser)
     parser.add_argument("--from", dest="start", default="now-7d", help="start (default now-7d)")
     parser.add_argument("--to", dest="end", default="now", help="end (default now)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -139,12 +138,13 @@ def render_table(rows: list[dict[str, Any]], columns: Sequence[str] | None = Non
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flaglens.client import ClientError
+
     try:
         query = query_from_args(args)
-        with Store.open(args.db, read_only=True) as store:
-            session = Session(store.cursor, analytics_config(args, args.db))
-            rows = session.analyze(args.what, query)
-    except (AnalyticsError, ContractError, StoreError) as exc:
+        with open_client(args, "analyze") as client:
+            rows = client.analysis_rows(args.what, query)
+    except (AnalyticsError, ClientError) as exc:
         print(f"flaglens analyze: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":

@@ -20,6 +20,7 @@ _VERB_MODULES = (
     "sample_data",
     "analyze",
     "report",
+    "export",
     "alerts",
     "auth",
     "contracts",

@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analytics.errors import AnalyticsError
-from contracts.errors import ContractError
-from flaglens.cli.analyze import add_analytics_arguments, analytics_config
-from store.errors import StoreError
+from flaglens.cli.analyze import add_analytics_arguments
+from flaglens.cli.reading import add_reading_arguments, open_client
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +19,7 @@ def register(subparsers: Any) -> None:
         "weekly",
         help="one ISO week against the one before: report.html, report.md, report.json",
     )
-    weekly.add_argument("--db", type=Path, default=Path("flaglens.duckdb"))
+    add_reading_arguments(weekly)
     weekly.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete one)")
     weekly.add_argument("--out", type=Path, required=True, help="directory to write")
     add_analytics_arguments(weekly)
@@ -29,15 +27,14 @@ def register(subparsers: Any) -> None:
 
 
 def _weekly(args: argparse.Namespace) -> int:
-    from analytics.session import Session
-    from reports.weekly import build_weekly, last_complete_week, write_weekly
-    from store.connection import Store
+    from flaglens.client import ClientError
+    from reports.weekly import last_complete_week, write_weekly
 
     week = args.week or last_complete_week()
     try:
-        with Store.open(args.db, read_only=True) as store:
-            report = build_weekly(Session(store.cursor, analytics_config(args, args.db)), week)
-    except (AnalyticsError, ContractError, StoreError) as exc:
+        with open_client(args, "report") as client:
+            report = client.weekly_report(week)
+    except ClientError as exc:
         print(f"flaglens report: {exc}", file=sys.stderr)
         return 2
     for path in write_weekly(report, args.out):

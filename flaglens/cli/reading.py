@@ -1,0 +1,72 @@
+"""Where the read verbs (`analyze`, `report weekly`, `alerts evaluate --dry-run`, `export`) read.
+
+Precedence: ``--server URL``, else ``--db PATH``, else ``FLAGLENS_SERVER``, else
+``./flaglens.duckdb``. A database a running `flaglens serve` holds is read through that
+server's API (found by the note it keeps beside the file) and stderr says so; every verb prints
+the same bytes either way, since both ways go through :class:`flaglens.client.Client`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from flaglens.cli.flags import settings_from_args
+from flaglens.client import CA_CERT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE, Client
+from flaglens.settings import AnalyticsFiles
+
+DEFAULT_DB = Path("flaglens.duckdb")
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and the server options every read verb takes."""
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help=f"DuckDB file (default {DEFAULT_DB}); read through its server when one holds it",
+    )
+    parser.add_argument(
+        "--server",
+        help=f"read through this server's API, e.g. http://127.0.0.1:8050 ({SERVER_VARIABLE})",
+    )
+    parser.add_argument("--token", help=f"read token for a server with auth ({TOKEN_VARIABLE})")
+    parser.add_argument(
+        "--ca-cert",
+        type=Path,
+        help=f"certificate or CA to verify an https server by ({CA_CERT_VARIABLE})",
+    )
+
+
+def database(args: argparse.Namespace) -> Path:
+    """The database the verb reads when no server is named."""
+    db: Path = args.db or DEFAULT_DB
+    return db
+
+
+def open_client(args: argparse.Namespace, verb: str) -> Client:
+    """The client the flags (and environment) name; raises ClientError."""
+    server = args.server or (None if args.db else os.environ.get(SERVER_VARIABLE) or None)
+    verify: bool | str | None = str(args.ca_cert) if args.ca_cert else None
+
+    def tell(sentence: str) -> None:
+        print(f"flaglens {verb}: {sentence}", file=sys.stderr)
+
+    files = AnalyticsFiles()
+    if hasattr(args, "slos"):  # the verbs that analyse take the analytics files
+        files = settings_from_args(AnalyticsFiles, args)
+    if server:
+        client = Client(server, token=args.token, verify=verify)
+    else:
+        client = Client(
+            db=database(args), token=args.token, verify=verify, slos=files.slos,
+            governance=files.governance, keys=files.keys, on_server=tell,
+        )  # fmt: skip
+    if client.remote:
+        named = (("--slos", files.slos), ("--governance", files.governance), ("--keys", files.keys))
+        given = [flag for flag, value in named if value is not None]
+        if given:
+            tell(f"the server reads its own SLO, governance and key files ({', '.join(given)} "
+                 "not sent)")  # fmt: skip
+    return client

@@ -1,0 +1,61 @@
+"""The read API in process, over the sample week opened read-only (no server, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from analytics.session import AnalyticsConfig, Session
+from api import ApiLimits, create_api
+from store.connection import Store
+
+WEEK = {"from": "2026-11-16T00:00Z", "to": "2026-11-23T00:00Z"}
+
+
+class AsgiClient:
+    """Requests to an ASGI app through httpx's ASGI transport, one event loop per request."""
+
+    def __init__(self, app: Any, headers: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.headers = headers or {}
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://reader", headers=self.headers
+            ) as client:
+                response = await client.request(method, url, **kwargs)
+                await response.aread()
+                return response
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def week_session(sample_week) -> Iterator[Session]:
+    store = Store.open(sample_week.db, read_only=True)
+    try:
+        yield Session(store.cursor, AnalyticsConfig(key_file=sample_week.keys, db=sample_week.db))
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def api(week_session) -> AsgiClient:
+    return AsgiClient(create_api(week_session))
+
+
+def api_with(session: Session, **limits: Any) -> AsgiClient:
+    """The API over ``session`` with other limits."""
+    return AsgiClient(create_api(session, ApiLimits(**limits)))
