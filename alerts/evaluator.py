@@ -242,8 +242,13 @@ class Evaluator:
         ))  # fmt: skip
 
     def _save(self, writes: list[_Write], alert: _Current, now: datetime) -> None:
+        # a DELETE and an INSERT rather than INSERT OR REPLACE: a DuckLake store has no
+        # primary keys (the evaluator's transaction makes the pair one change)
+        writes.append(
+            ("DELETE FROM alert_state WHERE fingerprint = $fp", {"fp": alert.fingerprint})
+        )
         writes.append((
-            "INSERT OR REPLACE INTO alert_state VALUES ($fp, $rule, $labels, $annotations, "
+            "INSERT INTO alert_state VALUES ($fp, $rule, $labels, $annotations, "
             "$state, $since, $fired, $resolved, $notified, $value)",
             {
                 "fp": alert.fingerprint,

@@ -1,20 +1,28 @@
-"""The DuckDB store: one database per process, one writer, a cursor per reader.
+"""The store: one DuckDB file (the embedded default) or a DuckLake; a cursor per reader.
 
 DuckDB lets a single process open a database file read-write, so the ingest server, its
 dashboards and its alert evaluator share one :class:`Store` and read through their own cursors
-while the writer appends. This module is also the one place where DuckDB's exceptions become
-:class:`~analytics.errors.StoreError`.
+while the writer appends. A DuckLake (:mod:`store.lake`) is shared by several processes at once;
+each attaches it under the same catalog name, so every query reads the same on both. This module
+is also the one place where DuckDB's exceptions become :class:`~store.errors.StoreError`.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 
 import duckdb
 
+from store import lake
+from store.catalog import CATALOG_ALIAS, REQUEST_ID_BITS, CatalogTables
 from store.errors import StoreError, TerminalStoreError, TransientStoreError
+from store.lake import LakeOptions
+from store.lease import DEFAULT_LEASE_TTL, CatalogLease, Lease, LocalLease
+from store.location import StoreLocation, parse_store
 from store.migrations import applied_version, latest_version, migrate
 
 
@@ -28,9 +36,21 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
         )
     if isinstance(exc, duckdb.IOException):
         return TransientStoreError(f"I/O error on {path}: {text}")
-    if isinstance(exc, duckdb.TransactionException):
+    if is_conflict(exc):
         return TransientStoreError(f"transaction conflict on {path}: {text}")
+    if "duplicate key value violates unique constraint" in text and '"pg_' in text:
+        # PostgreSQL's own catalog when two sessions CREATE ... IF NOT EXISTS at once
+        return TransientStoreError(f"concurrent creation in {path}: {text}")
+    if "Unable to connect to Postgres" in text or "could not connect to server" in text:
+        return TransientStoreError(f"cannot reach the PostgreSQL catalog of {path}: {text}")
     return TerminalStoreError(f"database error on {path}: {text}")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A commit refused because another transaction changed the same thing: worth retrying."""
+    return isinstance(exc, duckdb.TransactionException) or (
+        isinstance(exc, duckdb.Error) and "Transaction conflict" in str(exc)
+    )
 
 
 # DuckDB checkpoints (folds the WAL into the file) once the WAL passes this size. Each
@@ -53,12 +73,14 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 # 409,600 decisions. With `--threads 1`: 11.9-13.4 against 16.4-18.4 µs.
 ROW_GROUP_SIZE = 16_384
 DUCKDB_ROW_GROUP_SIZE = 122_880  # what DuckDB uses where it is not told (":memory:", read-only)
-# The name a read-write store is attached under (DuckDB would name it after the file).
+# The name a read-write store is attached under (DuckDB would name it after the file); a lake
+# is attached under the same name, so that queries read the same on both.
 _CATALOG = "flaglens"
+_OPEN_ATTEMPTS = 3
 
 
 class Store:
-    """An open flaglens database."""
+    """An open flaglens store: a DuckDB file, or a DuckLake shared with other processes."""
 
     def __init__(
         self,
@@ -67,37 +89,67 @@ class Store:
         read_only: bool,
         catalog: str | None = None,
         row_group_size: int = DUCKDB_ROW_GROUP_SIZE,
+        *,
+        location: StoreLocation | None = None,
+        catalog_tables: CatalogTables | None = None,
+        lake_options: LakeOptions | None = None,
     ) -> None:
         self._connection = connection
         self.path = path
+        """The store for messages (a DuckLake's without its password)."""
         self.read_only = read_only
         self.row_group_size = row_group_size
         """Rows per row group of what this store writes."""
+        self.location = location or StoreLocation("duckdb", path)
+        self.lake_options = lake_options or LakeOptions()
         self._catalog = catalog  # the attached database cursors must USE, if not the default
+        self._catalog_tables = catalog_tables
         self._lock = threading.Lock()
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may write this store at the same time (a DuckLake)."""
+        return self.location.is_lake
 
     @classmethod
     def open(
         cls,
-        path: str | Path,
+        path: str | Path | StoreLocation,
         *,
         read_only: bool = False,
         checkpoint_threshold: str = DEFAULT_CHECKPOINT_THRESHOLD,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
         row_group_size: int = ROW_GROUP_SIZE,
+        data_path: str | Path | None = None,
+        lake_options: LakeOptions | None = None,
     ) -> Store:
-        """Open (and, unless read-only, create and migrate) the database at ``path``.
+        """Open (and, unless read-only, create and migrate) the store at ``path``.
 
-        ``threads`` limits DuckDB's threads (None: DuckDB's default, one per core). A file opened
-        read-write is attached with ``row_group_size`` rows per row group (DuckDB takes that only
-        from ATTACH; it applies to what this process writes).
+        ``path`` is a store URL (:mod:`store.location`): a DuckDB file, or a DuckLake on
+        PostgreSQL with its ``data_path``. ``threads`` limits DuckDB's threads (None: DuckDB's
+        default, one per core). A file opened read-write is attached with ``row_group_size``
+        rows per row group (DuckDB takes that only from ATTACH; it applies to what this process
+        writes).
 
         Raises:
-            TransientStoreError: another process holds the file.
-            TerminalStoreError: the file's schema version is not one this flaglens reads.
+            StoreUrlError: ``path`` names no store.
+            TransientStoreError: another process holds the file; the lake's catalog is
+                unreachable.
+            TerminalStoreError: the store's schema version is not one this flaglens reads.
         """
-        where = str(path)
+        location = (
+            path if isinstance(path, StoreLocation) else parse_store(path, data_path=data_path)
+        )
+        if location.is_lake:
+            return cls._open_lake(
+                location,
+                read_only=read_only,
+                memory_limit=memory_limit,
+                threads=threads,
+                options=lake_options or LakeOptions(),
+            )
+        where = location.path
         if read_only and where != ":memory:" and not Path(where).exists():
             raise TerminalStoreError(
                 f"no database at {where}; run `flaglens serve --db {where}` first"
@@ -119,17 +171,9 @@ class Store:
                 connection.execute(f"USE {catalog}")
                 # spill beside the file, as DuckDB does for a file opened directly (not ./.tmp)
                 connection.execute(f"SET temp_directory = '{quoted}.tmp'")
-            connection.execute("SET TimeZone = 'UTC'")
-            connection.execute(f"SET memory_limit = '{memory_limit}'")
-            if threads is not None:
-                connection.execute(f"SET threads = {int(threads)}")
+            _configure(connection, memory_limit, threads)
             if read_only:
-                version = applied_version(connection)
-                if version != latest_version():
-                    raise TerminalStoreError(
-                        f"database {where} has schema version {version}, this flaglens reads "
-                        f"{latest_version()}; open it once read-write (flaglens serve) to migrate"
-                    )
+                _check_version(connection, where)
             else:
                 connection.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
                 migrate(connection)
@@ -140,8 +184,80 @@ class Store:
             connection.close()
             raise
         if catalog is None:
-            return cls(connection, where, read_only)
-        return cls(connection, where, read_only, catalog, row_group_size)
+            return cls(connection, where, read_only, location=location)
+        return cls(connection, where, read_only, catalog, row_group_size, location=location)
+
+    @classmethod
+    def _open_lake(
+        cls,
+        location: StoreLocation,
+        *,
+        read_only: bool,
+        memory_limit: str,
+        threads: int | None,
+        options: LakeOptions,
+    ) -> Store:
+        # processes that create a lake at once race in PostgreSQL's own catalog (the schema
+        # DuckLake creates): the loser opens again and finds it there
+        for attempt in itertools.count():
+            try:
+                return cls._attach_lake(
+                    location,
+                    read_only=read_only,
+                    memory_limit=memory_limit,
+                    threads=threads,
+                    options=options,
+                )
+            except TransientStoreError:
+                if attempt >= _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    @classmethod
+    def _attach_lake(
+        cls,
+        location: StoreLocation,
+        *,
+        read_only: bool,
+        memory_limit: str,
+        threads: int | None,
+        options: LakeOptions,
+    ) -> Store:
+        where = location.describe()
+        try:
+            connection = lake.connect()
+        except duckdb.Error as exc:
+            raise translate(exc, path=where) from exc
+        try:
+            lake.attach(connection, location, _CATALOG, options, read_only=read_only)
+            connection.execute(f"USE {_CATALOG}")
+            _configure(connection, memory_limit, threads)
+            tables = None
+            if read_only:
+                _check_version(connection, where)
+            else:
+                connection.execute(
+                    f"ATTACH {lake.literal(location.path)} AS {CATALOG_ALIAS} (TYPE postgres)"
+                )
+                tables = CatalogTables(connection.cursor(), location.metadata_schema)
+                tables.create()
+                migrate(connection, dialect="ducklake")
+        except duckdb.Error as exc:
+            connection.close()
+            raise translate(exc, path=where) from exc
+        except StoreError:
+            connection.close()
+            raise
+        return cls(
+            connection,
+            where,
+            read_only,
+            _CATALOG,
+            location=location,
+            catalog_tables=tables,
+            lake_options=options,
+        )
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor for one thread (DuckDB connections are not shared across threads)."""
@@ -156,6 +272,36 @@ class Store:
         with self._lock:
             return applied_version(self._connection)
 
+    def first_request_id(self, cursor: duckdb.DuckDBPyConnection) -> int:
+        """The first request id a new writer on this store hands out.
+
+        A DuckDB file has one writer, which goes on after the largest stored id. Each writer on
+        a lake takes a number of its own from the catalog, and its ids start at that number
+        times 2**32: the writers never hand out the same id, and none asks the others.
+        """
+        if self._catalog_tables is None:
+            row = cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
+            return (int(row[0]) if row else 0) + 1
+        return self._catalog_tables.next_writer_number() << REQUEST_ID_BITS
+
+    def lease(self, name: str, *, ttl: float = DEFAULT_LEASE_TTL) -> Lease:
+        """The lease ``name`` on this store (see :mod:`store.lease`); not yet started."""
+        if self._catalog_tables is None:
+            if self.shared:
+                raise TerminalStoreError(f"{self.path} is open read-only: it takes no lease")
+            return LocalLease(name)
+        return CatalogLease(self._catalog_tables, name, ttl=ttl)
+
+    @property
+    def catalog_tables(self) -> CatalogTables | None:
+        """flaglens' tables in a lake's catalog (None: a DuckDB file, or a read-only lake)."""
+        return self._catalog_tables
+
+    @property
+    def catalog(self) -> str:
+        """The name the store is attached under (what DuckLake's functions are given)."""
+        return self._catalog or _CATALOG
+
     def close(self) -> None:
         with self._lock:
             self._connection.close()
@@ -167,3 +313,21 @@ class Store:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _configure(
+    connection: duckdb.DuckDBPyConnection, memory_limit: str, threads: int | None
+) -> None:
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads is not None:
+        connection.execute(f"SET threads = {int(threads)}")
+
+
+def _check_version(connection: duckdb.DuckDBPyConnection, where: str) -> None:
+    version = applied_version(connection)
+    if version != latest_version():
+        raise TerminalStoreError(
+            f"store {where} has schema version {version}, this flaglens reads "
+            f"{latest_version()}; open it once read-write (flaglens serve) to migrate"
+        )

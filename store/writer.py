@@ -32,6 +32,15 @@ thread filled row groups of its own, so a whole row group was stored as two part
 Switching the count back and forth around every commit (rather than when the queue empties)
 cost another ~2 µs a record.
 
+On a store other processes write as well (a DuckLake, :attr:`Store.shared`), request ids start
+at a number the catalog gives each writer (:meth:`Store.first_request_id`), every ledger row
+names its writer, and the duplicate lookup always asks the lake: RecentKeys knows only this
+writer's commits, and an exporter's retry may land on another replica. What two writers commit
+at the same moment neither can see; the lease holder removes those duplicates after the fact
+(:mod:`store.reconcile`). A commit that conflicts with another process's change (DuckLake
+refuses an append to a table that a DELETE changed meanwhile) is retried
+(``conflict_retries``), not answered as a failure.
+
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
 answer 503 / UNAVAILABLE, exporters back off, and memory stays bounded.
@@ -55,8 +64,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from store.connection import Store, translate
+from store.connection import Store, is_conflict, translate
 from store.errors import StoreError, WriterClosed, WriterOverloaded
+from store.lease import holder_id
 from store.recent_keys import RecentKeys
 from store.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input_schema
 
@@ -79,6 +89,7 @@ DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
 # keys per table that RecentKeys holds (~130 bytes each with 20-character ids, 16 MiB in
 # all): seconds of live traffic
 DEFAULT_RECENT_KEYS = 2 * DEFAULT_MAX_GROUP_ROWS
+DEFAULT_CONFLICT_RETRIES = 5
 _NO_TIME = -(2**63)
 
 
@@ -160,6 +171,7 @@ class WriterStats:
     commits: int = 0
     failed_commits: int = 0
     refused_batches: int = 0  # requests answered "retry later" because the queue was full
+    conflicts_retried: int = 0  # commits retried after conflicting with another process's
     batches_committed: int = 0
     rows_committed: dict[str, int] = field(default_factory=dict)
     duplicates_dropped: int = 0
@@ -187,6 +199,8 @@ class StoreWriter:
         max_pending_rows: int = DEFAULT_MAX_PENDING_ROWS,
         commit_delay: float = 0.0,
         recent_keys: int = DEFAULT_RECENT_KEYS,
+        conflict_retries: int = DEFAULT_CONFLICT_RETRIES,
+        name: str | None = None,
     ) -> None:
         self.store = store
         self.commit_delay = commit_delay  # slows every commit: for showing backpressure only
@@ -195,12 +209,14 @@ class StoreWriter:
         self.max_group_wait = max_group_wait
         self.row_group_rows = store.row_group_size
         self.max_pending_rows = max_pending_rows
+        self.conflict_retries = conflict_retries
+        self.name = name or holder_id()
+        """Who wrote a ledger row (``ingest_log.writer``): host, pid and a random part."""
         self._cursor = store.cursor()
         threads = self._cursor.execute("SELECT current_setting('threads')").fetchone()
         self._duckdb_threads = int(threads[0]) if threads else 1  # the store's, for queries
         self._holding_one_thread = False  # DuckDB held at one thread until the queue empties
-        row = self._cursor.execute("SELECT coalesce(max(request_id), 0) FROM ingest_log").fetchone()
-        self._request_ids = itertools.count((int(row[0]) if row else 0) + 1)
+        self._request_ids = itertools.count(store.first_request_id(self._cursor))
         self._recent = {
             table: RecentKeys(self._newest_stored(table, time_column), recent_keys)
             for table, (_, time_column) in DEDUPE_KEYS.items()
@@ -389,7 +405,7 @@ class StoreWriter:
         if self.commit_delay:
             time.sleep(self.commit_delay)
         try:
-            results = self._commit([batch for batch, _ in group])
+            results = self._commit_retrying([batch for batch, _ in group])
         except (duckdb.Error, StoreError, pa.ArrowException) as exc:
             self._stats.failed_commits += 1
             if len(group) == 1:
@@ -398,7 +414,7 @@ class StoreWriter:
             # one poison batch must not fail its group-mates: retry them one by one
             for batch, future in group:
                 try:
-                    (result,) = self._commit([batch])
+                    (result,) = self._commit_retrying([batch])
                 except (duckdb.Error, StoreError, pa.ArrowException) as single_exc:
                     self._fail(future, single_exc)
                 else:
@@ -411,6 +427,20 @@ class StoreWriter:
         log.error("write failed: %s", exc)
         error = translate(exc, path=self.store.path) if isinstance(exc, duckdb.Error) else exc
         future.set_exception(error)
+
+    def _commit_retrying(self, batches: Sequence[WriteBatch]) -> list[WriteResult]:
+        """Commit, again (from the duplicate lookup on) when another process's commit
+        conflicted with this one."""
+        for attempt in itertools.count():
+            try:
+                return self._commit(batches)
+            except duckdb.Error as exc:
+                if not is_conflict(exc) or attempt >= self.conflict_retries:
+                    raise
+                self._stats.conflicts_retried += 1
+                log.info("commit conflicted with another writer's (%s); retrying", exc)
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _commit(self, batches: Sequence[WriteBatch]) -> list[WriteResult]:
         started = time.perf_counter()
@@ -446,7 +476,10 @@ class StoreWriter:
             if committing:  # the rows may be stored or not: RecentKeys cannot tell any more
                 for recent, _, times in remember:
                     recent.forget(max(times, default=_NO_TIME))
-            cursor.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT ended the transaction
+                    cursor.execute("ROLLBACK")
+            else:
+                cursor.execute("ROLLBACK")
             raise
         for recent, keys, times in remember:
             recent.add(keys, times)
@@ -483,7 +516,7 @@ class StoreWriter:
         low, high = min(times), max(times)
         recent = self._recent[table]
         unique = set(key_list)
-        if low >= recent.floor:
+        if low >= recent.floor and not self.store.shared:
             seen = recent.stored(unique, low, high)
         else:
             seen = self._stored_keys(table, keys, rows[time_column])
@@ -520,7 +553,7 @@ class StoreWriter:
         self, batches: Sequence[WriteBatch], duplicates: list[int], now: datetime
     ) -> None:
         rows = [
-            {**_ledger_row(batch.ledger), "duplicates": dropped}
+            {**_ledger_row(batch.ledger), "duplicates": dropped, "writer": self.name}
             for batch, dropped in zip(batches, duplicates, strict=True)
         ]
         self._append(

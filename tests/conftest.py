@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres import MISSING, Cluster, cluster, find_binaries
 from tests.sample_week import LoadedWeek, load_week
 from tests.servers import REPO
+from tests.stores import NATIVE, StoreMaker
 
 # where browser tests leave their screenshots (CI keeps artifacts/)
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -27,6 +29,26 @@ def clean_flaglens_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def sample_week(tmp_path_factory: pytest.TempPathFactory) -> LoadedWeek:
     """The default sample week, loaded once per test session by `flaglens demo --load-only`."""
     return load_week(tmp_path_factory.mktemp("week"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A real PostgreSQL for the session's lakes; skipped where it is not installed, except in
+    CI, whose set-up installs it (a skip there would hide a missing install step)."""
+    if find_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with cluster() as running:
+        yield running
+
+
+@pytest.fixture(params=["duckdb", pytest.param("ducklake", marks=pytest.mark.e2e)])
+def store_maker(request: pytest.FixtureRequest) -> StoreMaker:
+    """Each test that takes this runs on a DuckDB file and on a DuckLake."""
+    if request.param == "duckdb":
+        return NATIVE
+    return StoreMaker("ducklake", request.getfixturevalue("postgres"))
 
 
 @pytest.fixture(scope="session")
