@@ -1,13 +1,17 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 VENV := .venv/bin
 
-.PHONY: setup demo test check lint typecheck contracts-check
+.PHONY: setup demo demo-lake test check lint typecheck contracts-check
 
 setup:
 	./scripts/setup
 
 demo: setup
 	$(VENV)/flaglens demo
+
+# the same demo on a DuckLake whose catalog is a throwaway PostgreSQL (docs/deployment.md)
+demo-lake: setup
+	$(VENV)/python scripts/demo_lake.py
 
 lint:
 	$(VENV)/ruff format --check .

@@ -30,6 +30,7 @@ from api.params import PREFIX, analysis_params
 from contracts.errors import ContractError
 from store.connection import Store
 from store.errors import StoreError
+from store.location import StoreLocation
 
 
 class ClientError(Exception):
@@ -161,9 +162,12 @@ class HttpBackend:
 
 
 class LocalBackend:
-    """Reads a database file directly (read-only; it cannot be open in a running server)."""
+    """Reads a store directly, read-only: a database file (which cannot be open in a running
+    server meanwhile) or a DuckLake (which servers write meanwhile)."""
 
-    def __init__(self, db: Path, config: AnalyticsConfig, limits: ApiLimits | None = None) -> None:
+    def __init__(
+        self, db: Path | StoreLocation, config: AnalyticsConfig, limits: ApiLimits | None = None
+    ) -> None:
         self.db = db
         with _as_client_errors():
             self._store = Store.open(db, read_only=True)

@@ -9,6 +9,7 @@
         decisions = fl.decisions(start="2026-11-16", end="2026-11-23", service="checkout")
 
     fl = Client(db="flaglens.duckdb")   # a database file; through its server if one holds it
+    fl = Client(store="ducklake:postgres://flaglens@db/flaglens", data_path="/lake")   # a lake
 
 Analyses return the rows `flaglens analyze NAME --format json` prints, one DataFrame row each
 (nested values as structs and lists, instants as the same text). Row exports come as Arrow
@@ -36,6 +37,8 @@ from analytics.windows import TimeWindow, parse_duration
 from api.formats import Format
 from flaglens.backends import Backend, ClientError, HttpBackend, LocalBackend
 from flaglens.discovery import ServerNote, read_note
+from store.errors import StoreError
+from store.location import StoreLocation, parse_store
 
 __all__ = ["Client", "ClientError"]
 
@@ -44,12 +47,30 @@ SERVER_VARIABLE = "FLAGLENS_SERVER"
 CA_CERT_VARIABLE = "FLAGLENS_CA_CERT"
 
 
+def _location(
+    db: str | Path | None, store: str | StoreLocation | None, data_path: str | Path | None
+) -> StoreLocation:
+    if db is not None and store is not None:
+        raise ClientError("give db=PATH or store=URL, not both")
+    if isinstance(store, StoreLocation):
+        return store
+    source = store if store is not None else db
+    if source is None:
+        raise ClientError("give db=PATH or store=URL")
+    try:
+        return parse_store(source, data_path=data_path)
+    except StoreError as exc:
+        raise ClientError(str(exc)) from exc
+
+
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
 class Client:
-    """Read flaglens: through a server's read API (``url``), or a database file (``db``).
+    """Read flaglens: through a server's read API (``url``), a database file (``db``), or a
+    store URL (``store``: a file, or a DuckLake that the client reads directly, whoever writes
+    it).
 
     Args:
         url: the server's read listener, e.g. ``http://127.0.0.1:8050`` (default:
@@ -57,6 +78,9 @@ class Client:
         db: a database file. When a running `flaglens serve` holds it (its note beside the
             file says so), the client reads through that server's API; otherwise it opens the
             file read-only (a server cannot start on it meanwhile: :meth:`close` it).
+        store: a store URL (``ducklake:postgres://...`` with ``data_path``, or a DuckDB file
+            as ``db`` is) or a parsed :class:`~store.location.StoreLocation`, instead of ``db``.
+        data_path: where a DuckLake's data files are (with a ``ducklake:`` ``store``).
         token: a read token for a server with auth on (default: ``FLAGLENS_TOKEN``).
         verify: TLS verification for https: True (the system's CAs), a CA or certificate
             file, or False (default: ``FLAGLENS_CA_CERT`` if set, else True; a found server's
@@ -72,6 +96,8 @@ class Client:
         url: str | None = None,
         *,
         db: str | Path | None = None,
+        store: str | StoreLocation | None = None,
+        data_path: str | Path | None = None,
         token: str | None = None,
         verify: bool | str | None = None,
         timeout: float = 300.0,
@@ -82,17 +108,25 @@ class Client:
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
         verify = verify if verify is not None else os.environ.get(CA_CERT_VARIABLE) or True
-        if url is None and db is None:
+        if url is None and db is None and store is None:
             url = os.environ.get(SERVER_VARIABLE) or None
             if url is None:
-                raise ClientError(f"give a server URL or db=PATH (or set {SERVER_VARIABLE})")
+                raise ClientError(
+                    f"give a server URL, db=PATH or store=URL (or set {SERVER_VARIABLE})"
+                )
         self.note: ServerNote | None = None
         self._backend: Backend
         if url is not None:
             self._backend = HttpBackend(url, token=token, verify=verify, timeout=timeout)
             self.source = url
             return
-        path = Path(db)  # type: ignore[arg-type]
+        location = _location(db, store, data_path)
+        if location.is_lake:
+            config = AnalyticsConfig(slo_file=slos, governance_file=governance, key_file=keys)
+            self._backend = LocalBackend(location, config)
+            self.source = location.describe()
+            return
+        path = Path(location.path)
         self.note = read_note(path)
         if self.note is not None:
             if on_server is not None:

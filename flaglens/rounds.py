@@ -5,7 +5,8 @@ on), then records the facts of changes whose windows have closed
 (:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
 (:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
 again. The first round runs as soon as the thread starts, so a large store gets its records
-without waiting one interval.
+without waiting one interval. A round runs only while this process holds the store's ``rounds``
+lease: on a lake shared by several servers, exactly one of them does this work.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from alerts.rules import AlertConfig
 from alerts.webhook import deliver_pending
 from analytics import cohort_periods, impact_facts
 from analytics.session import Session
+from store.errors import StoreError
+from store.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +40,13 @@ class PeriodicRounds:
         *,
         interval: timedelta,
         dashboards_url: str = "",
+        lease: Lease | None = None,
     ) -> None:
         self.evaluator = (
             None if config is None else Evaluator(session, config, dashboards_url=dashboards_url)
         )
         self._cursor_factory = session.cursor
+        self._lease = lease
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=10)
@@ -67,8 +72,9 @@ class PeriodicRounds:
     def _run(self) -> None:
         while True:
             try:
-                self.run_once()
-            except duckdb.Error as exc:
+                if self._lease is None or self._lease.held:
+                    self.run_once()
+            except (duckdb.Error, StoreError) as exc:
                 log.error("periodic round failed: %s", exc)
             if self._stop.wait(self._interval):
                 return

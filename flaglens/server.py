@@ -6,6 +6,12 @@ the read API, :mod:`flaglens.read_listener`) and the periodic round (alerts, rec
 closed windows) run beside them and read through their own cursors. DuckDB lets one process
 own a database file, so everything lives here; the note beside the database
 (:mod:`flaglens.discovery`) tells local readers where the read API is.
+
+On a DuckLake several such processes share the store, and a reader (``--no-ingest``) serves only
+the read listener. Each asks for the store's ``rounds`` lease (:mod:`store.lease`); the one
+holding it runs the periodic rounds and the lake's upkeep (:class:`~store.upkeep.LakeUpkeep`),
+the others skip them until the holder dies or stops. A lake has no file to leave a note beside,
+nor needs one: any process reads it directly.
 """
 
 from __future__ import annotations
@@ -15,20 +21,25 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import grpc
 import uvicorn
 
 from alerts.rules import AlertConfig, load_alert_config
-from analytics.session import Session
+from analytics.session import AnalyticsConfig, Session
 from flaglens.discovery import ServerNote, remove_note, write_note
 from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
 from flaglens.settings import ServeSettings
+from ingest.auth import TokenRing
 from ingest.http_server import create_app
-from ingest.service import IngestService
+from ingest.service import IngestService, open_store
 from ingest.settings import IngestSettings
+from store.connection import Store
+from store.lease import Lease
+from store.upkeep import LakeUpkeep
 
 log = logging.getLogger("flaglens.serve")
 
@@ -70,7 +81,7 @@ class Announcer:
 
 def start_reading(
     session: Session,
-    service: IngestService,
+    tokens: TokenRing | None,
     settings: ServeSettings,
     alerts: AlertConfig | None,
     otlp_url: str,
@@ -87,7 +98,7 @@ def start_reading(
         dashboards = create_dash_app(DataSource(session, otlp_url=otlp_url)).server
     try:
         return start_read_listener(
-            sock, url, session, settings, service.tokens, dashboards=dashboards,
+            sock, url, session, settings, tokens, dashboards=dashboards,
             alert_rules=alerts, api=not settings.no_api,
         )  # fmt: skip
     except BaseException:
@@ -96,15 +107,67 @@ def start_reading(
 
 
 def start_rounds(
-    session: Session, alerts: AlertConfig | None, settings: ServeSettings, dashboards_url: str
+    session: Session,
+    alerts: AlertConfig | None,
+    settings: ServeSettings,
+    dashboards_url: str,
+    lease: Lease,
 ) -> PeriodicRounds:
     """The periodic rounds: alert rules and the recording of closed change windows and cohort
-    periods that the dashboards read."""
+    periods that the dashboards read (while this process holds ``lease``)."""
     runner = PeriodicRounds(
-        session, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
+        session,
+        alerts,
+        interval=settings.alert_interval,
+        dashboards_url=dashboards_url,
+        lease=lease,
     )
     runner.start()
     return runner
+
+
+def leave_note(reading: ReadListener, settings: ServeSettings, *, auth: bool) -> bool:
+    """Write the note beside a DuckDB file that tells local readers where its read API is
+    (none on a lake, which every process reads directly, or in memory); True if written."""
+    db = settings.db_beside
+    if settings.no_api or db is None or str(db) == ":memory:":
+        return False
+    note = ServerNote(
+        url=url_of(reading.sock, tls=settings.tls_cert is not None, local=True),
+        pid=os.getpid(),
+        auth=auth,
+        tls_cert=str(settings.tls_cert.resolve()) if settings.tls_cert else None,
+    )
+    write_note(db, note)
+    return True
+
+
+class StoreDuties:
+    """The store's lease, taken for this process's turn at the shared work, and the lake's
+    upkeep that its holder runs (none for a DuckDB file, whose one process holds the lease)."""
+
+    def __init__(self, store: Store, settings: IngestSettings) -> None:
+        self.lease = store.lease("rounds", ttl=settings.lease_ttl)
+        self.upkeep = (
+            LakeUpkeep(
+                store,
+                self.lease,
+                options=settings.lake_options,
+                reconcile_interval=settings.lake_reconcile_interval,
+            )
+            if store.shared
+            else None
+        )
+
+    def start(self) -> None:
+        self.lease.start()
+        if self.upkeep is not None:
+            self.upkeep.start()
+
+    def stop(self) -> None:
+        if self.upkeep is not None:
+            self.upkeep.stop()
+        self.lease.close()
 
 
 async def _serve_all(
@@ -133,7 +196,7 @@ async def _serve_all(
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         scheme = "https" if credentials is not None else "http"
         announce("OTLP/gRPC", f"{scheme}://{host}:{port}")
-    announce("database", str(settings.db))
+    announce("database", service.store.path)
     try:
         await server.serve(sockets=[http_sock])
     finally:
@@ -147,19 +210,24 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
     problem = settings.exposure_problem()
     if problem:
         raise ExposureError(problem)
-    analytics = settings.analytics_config(settings.db)
+    analytics = settings.analytics_config(settings.db_beside)
     # a broken configuration file stops start-up, not the first page view or round
     analytics.check()
     alerts: AlertConfig | None = None
     if not settings.no_alerts:
         alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
+    if settings.no_ingest:
+        return _serve_reader(settings, analytics, alerts, announce)
     service = IngestService(settings)
     http_sock = bind_socket(settings.host, settings.http_port)
     reading: ReadListener | None = None
     noted = False
     rounds: PeriodicRounds | None = None
+    duties: StoreDuties | None = None
     try:
         service.start()
+        duties = StoreDuties(service.store, settings)
+        duties.start()
         app = create_app(service)
         tls = settings.tls_cert is not None
         config = uvicorn.Config(
@@ -175,20 +243,12 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
         dashboards_url = ""
         session = Session(service.store.cursor, analytics)
         if not (settings.no_dashboards and settings.no_api):
-            reading = start_reading(session, service, settings, alerts, otlp_url)
+            reading = start_reading(session, service.tokens, settings, alerts, otlp_url)
             if not settings.no_dashboards:
                 dashboards_url = reading.url
-            if not settings.no_api and str(settings.db) != ":memory:":
-                note = ServerNote(
-                    url=url_of(reading.sock, tls=tls, local=True),
-                    pid=os.getpid(),
-                    auth=service.tokens is not None,
-                    tls_cert=str(settings.tls_cert.resolve()) if settings.tls_cert else None,
-                )
-                write_note(settings.db, note)
-                noted = True
+            noted = leave_note(reading, settings, auth=service.tokens is not None)
         if alerts is not None or dashboards_url:
-            rounds = start_rounds(session, alerts, settings, dashboards_url)
+            rounds = start_rounds(session, alerts, settings, dashboards_url, duties.lease)
 
         # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
         # own handler; and since uvicorn re-raises the signal once it has shut down, this
@@ -209,12 +269,69 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
-        if noted:
-            remove_note(settings.db, os.getpid())
+        if noted and settings.db_beside is not None:
+            remove_note(settings.db_beside, os.getpid())
         if rounds is not None:
             rounds.stop()
+        if duties is not None:
+            duties.stop()
         if reading is not None:
             reading.stop()
         http_sock.close()
         service.close()
+    return 0
+
+
+def _serve_reader(
+    settings: ServeSettings,
+    analytics: AnalyticsConfig,
+    alerts: AlertConfig | None,
+    announce: Announcer,
+) -> int:
+    """``--no-ingest``: the read listener (dashboards and read API) on the store and a turn at
+    the shared work, no receivers."""
+    store = open_store(settings)
+    stopping = threading.Event()
+    reading: ReadListener | None = None
+    noted = False
+    rounds: PeriodicRounds | None = None
+    duties = StoreDuties(store, settings)
+    try:
+        duties.start()
+        dashboards_url = ""
+        session = Session(store.cursor, analytics)
+        if not (settings.no_dashboards and settings.no_api):
+            tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
+            reading = start_reading(session, tokens, settings, alerts, otlp_url="")
+            if not settings.no_dashboards:
+                dashboards_url = reading.url
+            noted = leave_note(reading, settings, auth=tokens is not None)
+        if alerts is not None or dashboards_url:
+            rounds = start_rounds(session, alerts, settings, dashboards_url, duties.lease)
+
+        def stop(_sig: int, _frame: object) -> None:
+            stopping.set()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        announce("database", store.path)
+        if reading is not None:
+            if not settings.no_dashboards:
+                announce("dashboards", reading.url + "/")
+            if not settings.no_api:
+                announce("read API", reading.url + "/api/v1")
+        try:
+            while not stopping.wait(1.0):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        if noted and settings.db_beside is not None:
+            remove_note(settings.db_beside, os.getpid())
+        if rounds is not None:
+            rounds.stop()
+        duties.stop()
+        if reading is not None:
+            reading.stop()
+        store.close()
     return 0

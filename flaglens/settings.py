@@ -164,6 +164,13 @@ class ServeSettings(AlertFiles, AnalyticsFiles, ReadApiSettings, DashboardSettin
         gt=timedelta(0),
     )
     no_alerts: bool = setting(False, description="Do not evaluate alert rules.", group=_ALERTS)
+    no_ingest: bool = setting(
+        False,
+        description="Run no receivers and no writer: a reader on a store others write (a "
+        "DuckLake), serving the dashboards and taking its turn at the periodic round and the "
+        "lake's upkeep (the rounds lease).",
+        group=_DASHBOARDS,
+    )
 
 
 # --- how each field is shown ----------------------------------------------------------------

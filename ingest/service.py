@@ -48,6 +48,16 @@ def _encoding_of(content_type: str) -> Literal["protobuf", "json"] | None:
     return None
 
 
+def open_store(settings: IngestSettings) -> Store:
+    """The store the settings name, opened read-write for this server."""
+    return Store.open(
+        settings.store_location,
+        memory_limit=settings.memory_limit,
+        threads=settings.duckdb_threads,
+        lake_options=settings.lake_options,
+    )
+
+
 class IngestService:
     """Owns the store and its writer for the life of the server."""
 
@@ -55,9 +65,7 @@ class IngestService:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
         self.registry = load_registry(settings.contracts_dir)
-        self.store = Store.open(
-            settings.db, memory_limit=settings.memory_limit, threads=settings.duckdb_threads
-        )
+        self.store = open_store(settings)
         self.writer = StoreWriter(
             self.store,
             max_group_rows=settings.writer_max_group_rows,

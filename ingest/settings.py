@@ -27,6 +27,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.limits import Limits
 from store.connection import DEFAULT_MEMORY_LIMIT
+from store.lake import (
+    DEFAULT_INLINING_ROW_LIMIT,
+    DEFAULT_SNAPSHOT_RETENTION,
+    DEFAULT_UPKEEP_INTERVAL,
+    LakeOptions,
+)
+from store.lease import DEFAULT_LEASE_TTL
+from store.location import StoreLocation, parse_store
+from store.reconcile import DEFAULT_RECONCILE_INTERVAL
 from store.writer import (
     DEFAULT_MAX_GROUP_DELAY,
     DEFAULT_MAX_GROUP_ROWS,
@@ -116,13 +125,95 @@ _PROCESSING = "decoding and writing"
 _SELF = "self-observability"
 
 
-class IngestSettings(Settings):
-    """Everything the ingest server (receivers, decoding, writer) can be told."""
+_LAKE = "DuckLake (several servers on one store)"
+
+
+class StoreSettings(Settings):
+    """Which store: a DuckDB file, or a DuckLake (every verb that opens a store)."""
 
     db: Path = setting(
         Path("flaglens.duckdb"),
         description="The DuckDB file the server owns; created and migrated on start.",
         group=_DATABASE,
+    )
+    store: str | None = setting(
+        None,
+        description="A store URL, instead of --db: a DuckDB file, or "
+        "ducklake:postgres://USER@HOST:PORT/DBNAME for a DuckLake that several servers and "
+        "readers share, its catalog in that PostgreSQL database (with --data-path). A "
+        "metadata_schema=NAME query parameter keeps the catalog in that schema; other "
+        "parameters go to libpq (sslmode=require, ...). See docs/deployment.md.",
+        group=_DATABASE,
+        metavar="URL",
+        shown_default="none: the DuckDB file --db",
+    )
+    data_path: str | None = setting(
+        None,
+        description="Where a DuckLake's Parquet files are: a directory every server and reader "
+        "reaches (shared storage), or an object store URL. Required with a ducklake: --store.",
+        group=_DATABASE,
+        metavar="DIR",
+    )
+
+    @property
+    def store_location(self) -> StoreLocation:
+        """The store these settings name: ``store`` if given, else the DuckDB file ``db``.
+
+        Raises:
+            StoreUrlError: ``store`` names no store, or a lake lacks its data path.
+        """
+        return parse_store(self.store or self.db, data_path=self.data_path)
+
+    @property
+    def db_beside(self) -> Path | None:
+        """The DuckDB file, where files beside it (keys.toml) are looked for; None on a lake."""
+        location = self.store_location
+        return None if location.is_lake else Path(location.path)
+
+
+class IngestSettings(StoreSettings):
+    """Everything the ingest server (receivers, decoding, writer) can be told."""
+
+    lease_ttl: float = setting(
+        DEFAULT_LEASE_TTL,
+        description="Seconds the rounds lease of a lake lasts unrenewed. Of the processes "
+        "sharing a lake, the one holding the lease runs the periodic round and the lake's "
+        "upkeep; when it dies, another takes over after at most this long.",
+        group=_LAKE,
+        metavar="SECONDS",
+        gt=1,
+    )
+    lake_inlining_row_limit: int = setting(
+        DEFAULT_INLINING_ROW_LIMIT,
+        description="Commits of fewer rows are kept in the lake's catalog instead of a Parquet "
+        "file each (DuckLake's data inlining; 0: never); upkeep flushes them to Parquet.",
+        group=_LAKE,
+        ge=0,
+    )
+    lake_upkeep_interval: float = setting(
+        DEFAULT_UPKEEP_INTERVAL,
+        description="Seconds between rounds of lake upkeep by the lease holder: inlined rows "
+        "flushed to Parquet, small files merged, snapshots past the retention expired and "
+        "the files only they referenced deleted.",
+        group=_LAKE,
+        metavar="SECONDS",
+        gt=0,
+    )
+    lake_snapshot_retention: float = setting(
+        DEFAULT_SNAPSHOT_RETENTION,
+        description="Seconds a lake keeps a snapshot (time travel, a long query's view, a "
+        "backup in progress) before upkeep expires it.",
+        group=_LAKE,
+        metavar="SECONDS",
+        ge=0,
+    )
+    lake_reconcile_interval: float = setting(
+        DEFAULT_RECONCILE_INTERVAL,
+        description="Seconds between the lease holder's removals of duplicates that two servers "
+        "committed at the same moment: the longest such a duplicate stays visible.",
+        group=_LAKE,
+        metavar="SECONDS",
+        gt=0,
     )
     memory_limit: str = setting(
         DEFAULT_MEMORY_LIMIT,
@@ -345,6 +436,14 @@ class IngestSettings(Settings):
                 "file with --auth-file (see `flaglens auth token`), or --insecure-no-auth"
             )
         return None
+
+    @property
+    def lake_options(self) -> LakeOptions:
+        return LakeOptions(
+            inlining_row_limit=self.lake_inlining_row_limit,
+            snapshot_retention=self.lake_snapshot_retention,
+            upkeep_interval=self.lake_upkeep_interval,
+        )
 
     @property
     def limits(self) -> Limits:

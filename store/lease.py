@@ -96,6 +96,13 @@ class CatalogLease:
         with self._changed:
             return self._changed.wait_for(lambda: self.held, timeout)
 
+    def holder_state(self) -> str:
+        """Who holds the lease now, for messages."""
+        state = self._tables.lease(self.name)
+        if state.holder is None or not state.live:
+            return "nobody"
+        return f"{state.holder} (until {state.expires_at:%H:%M:%S} UTC)"
+
     def renew(self) -> bool:
         """Take or renew the lease once; returns whether this process holds it now."""
         asked = time.monotonic()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from analytics.errors import AnalyticsError
@@ -11,9 +14,11 @@ from analytics.windows import parse_instant
 from contracts.errors import ContractError
 from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from flaglens.cli.flags import add_setting_flags, settings_from_args
-from flaglens.cli.reading import add_reading_arguments, database, open_client
+from flaglens.cli.reading import add_reading_arguments, open_client, store_location
 from flaglens.settings import AlertFiles
-from store.errors import StoreError
+from store.connection import Store
+from store.errors import StoreError, TransientStoreError
+from store.lease import CatalogLease
 
 
 def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +36,8 @@ def register(subparsers: Any) -> None:
         description="Records state and delivers: needs the database to itself (a running "
         "`flaglens serve` owns alert state and evaluates the rules on an interval). With "
         "--dry-run nothing is written: it says what an evaluation would change and queue, on "
-        "a stopped database or through a running server.",
+        "a stopped database or through a running server. On a lake, which servers share, it "
+        "takes the rounds lease for the evaluation and refuses while a server holds it.",
     )
     add_reading_arguments(evaluate)
     evaluate.add_argument(
@@ -84,10 +90,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from alerts.webhook import deliver_pending
     from analytics.session import Session
     from flaglens.discovery import read_note
-    from store.connection import Store
 
-    db = database(args)
-    note = read_note(db)
+    try:
+        location = store_location(args)
+    except StoreError as exc:
+        print(f"flaglens alerts: {exc}", file=sys.stderr)
+        return 2
+    db = None if location.is_lake else Path(location.path)
+    note = read_note(db) if db is not None else None
     if args.server or note is not None:
         held = f"`flaglens serve` (pid {note.pid}) holds {db}; it" if note else "the server"
         print(
@@ -100,7 +110,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         files = settings_from_args(AlertFiles, args)
         config = load_alert_config(files.rules_file, webhook=files.alert_webhook)
         at = parse_instant(args.at) if args.at else None
-        with Store.open(db) as store:
+        with Store.open(location) as store, _rounds_lease(store):
             session = Session(store.cursor, analytics_config(args, db))
             evaluator = Evaluator(session, config, dashboards_url=args.dashboards_url)
             result = evaluator.evaluate(at)
@@ -120,3 +130,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"flaglens alerts: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+@contextlib.contextmanager
+def _rounds_lease(store: Store) -> Iterator[None]:
+    """Hold the store's rounds lease for the evaluation (always held on a DuckDB file)."""
+    lease = store.lease("rounds")
+    if isinstance(lease, CatalogLease) and not lease.renew():
+        raise TransientStoreError(
+            f"{lease.holder_state()} holds the rounds lease of {store.path} and evaluates the "
+            "alert rules itself; stop it, or let it do this"
+        )
+    try:
+        yield
+    finally:
+        lease.close()

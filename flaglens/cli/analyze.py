@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
         "analyze",
         help="error budgets, latency, cohorts, change impact, mutations, drift, contracts",
         description="Run one analysis over a time range of a flaglens database, or of a "
-        "running server's (--server, or the server that holds --db).",
+        "running server's (--server, or the server that holds --db), or of a DuckLake (--store).",
     )
     parser.add_argument("what", choices=tuple(ANALYSES))
     add_reading_arguments(parser)

@@ -21,10 +21,12 @@ from typing import Any
 from flaglens.cli.flags import add_setting_flags, given_flags
 from flaglens.cli.sample_data import add_week_arguments, print_summary, week_options
 from flaglens.settings import ServeSettings, flag_of
+from store.location import StoreLocation
 
 # the settings of the server that the demo takes and hands to `flaglens serve` as given (those
 # not given come from the server's FLAGLENS_* variables, else its defaults)
 _PORTS = ("http_port", "grpc_port", "dashboard_port")
+_PASSED = (*_PORTS, "store", "data_path")  # --store: the demo on a lake (make demo-lake)
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
 
@@ -42,7 +44,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="stop the server and exit once loaded"
     )
-    add_setting_flags(parser, ServeSettings, only=_PORTS)
+    add_setting_flags(parser, ServeSettings, only=_PASSED)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_week_arguments(parser)
     parser.set_defaults(handler=_run)
@@ -90,10 +92,10 @@ class _Server:
             self._reader.join(5)
 
 
-def _store_counts(db: Path) -> dict[str, int]:
+def _store_counts(location: StoreLocation) -> dict[str, int]:
     from store.connection import Store
 
-    with Store.open(db, read_only=True) as store:
+    with Store.open(location, read_only=True) as store:
         cursor = store.cursor()
         counts = {}
         for table in ("decisions", "policy_changes", "engagement", "spans", "quarantine"):
@@ -107,7 +109,7 @@ def serve_command(args: argparse.Namespace, db: Path, keys: Path) -> list[str]:
     command = [sys.executable, "-m", "flaglens.cli.main", "serve", "--db", str(db)]
     command += ["--keys", str(keys)]
     for name, value in given_flags(args, ServeSettings).items():
-        if name in _PORTS:
+        if name in _PASSED:
             command += [flag_of(name), str(value)]
     return command
 
@@ -115,10 +117,17 @@ def serve_command(args: argparse.Namespace, db: Path, keys: Path) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     from sample_data.otlp import SendError
     from sample_data.week import send_week
+    from store.errors import StoreError
+    from store.location import parse_store
 
     options = week_options(args)
     directory: Path = args.dir
     db = directory / "flaglens.duckdb"
+    try:
+        location = parse_store(args.store or db, data_path=args.data_path)
+    except StoreError as exc:
+        print(f"flaglens demo: {exc}", file=sys.stderr)
+        return 2
     if directory.exists():
         for stale in (db, db.with_name(db.name + ".wal")):
             stale.unlink(missing_ok=True)
@@ -136,7 +145,10 @@ def _run(args: argparse.Namespace) -> int:
         print("flaglens demo: the server did not start:", file=sys.stderr)
         print("\n".join(server.output[-20:]), file=sys.stderr)
         return 1
-    print(f"flaglens demo: database {db}, OTLP/HTTP at {server.urls['OTLP/HTTP']}")
+    described = location.describe()
+    if location.is_lake:
+        described += f", data in {location.data_path}"
+    print(f"flaglens demo: database {described}, OTLP/HTTP at {server.urls['OTLP/HTTP']}")
     started = time.monotonic()
     try:
         summary, truth = send_week(
@@ -158,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
         if code != 0:
             print("\n".join(server.output[-20:]), file=sys.stderr)
             return 1
-        counts = _store_counts(db)
+        counts = _store_counts(location)
         print("stored: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
         return 0
     for what, url in server.urls.items():

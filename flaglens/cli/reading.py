@@ -1,9 +1,10 @@
 """Where the read verbs (`analyze`, `report weekly`, `alerts evaluate --dry-run`, `export`) read.
 
-Precedence: ``--server URL``, else ``--db PATH``, else ``FLAGLENS_SERVER``, else
-``./flaglens.duckdb``. A database a running `flaglens serve` holds is read through that
-server's API (found by the note it keeps beside the file) and stderr says so; every verb prints
-the same bytes either way, since both ways go through :class:`flaglens.client.Client`.
+Precedence: ``--server URL``, else ``--store URL`` or ``--db PATH``, else ``FLAGLENS_SERVER``,
+else ``FLAGLENS_STORE`` or ``FLAGLENS_DB``, else ``./flaglens.duckdb``. A database file a
+running `flaglens serve` holds is read through that server's API (found by the note it keeps
+beside the file) and stderr says so; a DuckLake is read directly, whoever writes it. Every verb
+prints the same bytes either way, since every way goes through :class:`flaglens.client.Client`.
 """
 
 from __future__ import annotations
@@ -13,20 +14,30 @@ import os
 import sys
 from pathlib import Path
 
-from flaglens.cli.flags import settings_from_args
-from flaglens.client import CA_CERT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE, Client
+from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.client import (
+    CA_CERT_VARIABLE,
+    SERVER_VARIABLE,
+    TOKEN_VARIABLE,
+    Client,
+    ClientError,
+)
 from flaglens.settings import AnalyticsFiles
+from ingest.settings import StoreSettings
+from store.errors import StoreError
+from store.location import StoreLocation
 
 DEFAULT_DB = Path("flaglens.duckdb")
 
 
 def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--db`` and the server options every read verb takes."""
+    """``--db``, ``--store``, ``--data-path`` and the server options every read verb takes."""
     parser.add_argument(
         "--db",
         type=Path,
         help=f"DuckDB file (default {DEFAULT_DB}); read through its server when one holds it",
     )
+    add_setting_flags(parser, StoreSettings, only=("store", "data_path"))
     parser.add_argument(
         "--server",
         help=f"read through this server's API, e.g. http://127.0.0.1:8050 ({SERVER_VARIABLE})",
@@ -39,15 +50,23 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def database(args: argparse.Namespace) -> Path:
-    """The database the verb reads when no server is named."""
-    db: Path = args.db or DEFAULT_DB
-    return db
+def store_location(args: argparse.Namespace) -> StoreLocation:
+    """The store the verb reads when no server is named: --store, else --db (then their
+    variables, then ./flaglens.duckdb).
+
+    Raises:
+        StoreUrlError: the URL names no store, or a lake lacks its data path.
+    """
+    return settings_from_args(StoreSettings, args).store_location
+
+
+def _store_named(args: argparse.Namespace) -> bool:
+    return bool(args.db or getattr(args, "store", None))
 
 
 def open_client(args: argparse.Namespace, verb: str) -> Client:
     """The client the flags (and environment) name; raises ClientError."""
-    server = args.server or (None if args.db else os.environ.get(SERVER_VARIABLE) or None)
+    server = args.server or (None if _store_named(args) else os.environ.get(SERVER_VARIABLE))
     verify: bool | str | None = str(args.ca_cert) if args.ca_cert else None
 
     def tell(sentence: str) -> None:
@@ -59,8 +78,12 @@ def open_client(args: argparse.Namespace, verb: str) -> Client:
     if server:
         client = Client(server, token=args.token, verify=verify)
     else:
+        try:
+            location = store_location(args)
+        except StoreError as exc:
+            raise ClientError(str(exc)) from exc
         client = Client(
-            db=database(args), token=args.token, verify=verify, slos=files.slos,
+            store=location, token=args.token, verify=verify, slos=files.slos,
             governance=files.governance, keys=files.keys, on_server=tell,
         )  # fmt: skip
     if client.remote:

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         usage="%(prog)s [options]",
-        help="run the OTLP receivers (and dashboards) on a DuckDB file",
+        help="run the OTLP receivers (and dashboards) on a DuckDB file or a DuckLake",
         description="Receive OTLP exports, check them against the telemetry contracts and store "
         "them in DuckDB; serve the dashboards and evaluate the alert rules beside them. Binds "
         "to 127.0.0.1 unless --host says otherwise.",
