@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flaglens.cli.main import main  # noqa: E402
-from tests.postgres import MISSING, cluster, find_binaries  # noqa: E402
+from flaglens.cli.main import main
+from tests.postgres import MISSING, cluster, find_binaries
 
 DIRECTORY = Path("flaglens-demo-lake")
 

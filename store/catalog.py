@@ -146,6 +146,16 @@ class CatalogTables:
             f"WHERE name = {_quote(name)} AND holder = {_quote(holder)}"
         )
 
+    def size_bytes(self) -> int:
+        """What the catalog's tables (DuckLake's and flaglens') take in PostgreSQL, indexes and
+        TOAST included."""
+        rows = self._query(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "  # noqa: S608
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {_quote(self._schema)} AND c.relkind = 'r'"
+        )
+        return int(str(rows[0][0]))
+
     def progress(self, name: str) -> int | None:
         rows = self._query(
             f"SELECT snapshot_id FROM {self._table('flaglens_progress')} "  # noqa: S608 - checked tokens

@@ -233,14 +233,14 @@ class Store:
             lake.attach(connection, location, _CATALOG, options, read_only=read_only)
             connection.execute(f"USE {_CATALOG}")
             _configure(connection, memory_limit, threads)
-            tables = None
+            connection.execute(
+                f"ATTACH {lake.literal(location.path)} AS {CATALOG_ALIAS} (TYPE postgres"
+                + (", READ_ONLY)" if read_only else ")")
+            )
+            tables = CatalogTables(connection.cursor(), location.metadata_schema)
             if read_only:
                 _check_version(connection, where)
             else:
-                connection.execute(
-                    f"ATTACH {lake.literal(location.path)} AS {CATALOG_ALIAS} (TYPE postgres)"
-                )
-                tables = CatalogTables(connection.cursor(), location.metadata_schema)
                 tables.create()
                 migrate(connection, dialect="ducklake")
         except duckdb.Error as exc:
@@ -286,15 +286,15 @@ class Store:
 
     def lease(self, name: str, *, ttl: float = DEFAULT_LEASE_TTL) -> Lease:
         """The lease ``name`` on this store (see :mod:`store.lease`); not yet started."""
+        if self.read_only:
+            raise TerminalStoreError(f"{self.path} is open read-only: it takes no lease")
         if self._catalog_tables is None:
-            if self.shared:
-                raise TerminalStoreError(f"{self.path} is open read-only: it takes no lease")
             return LocalLease(name)
         return CatalogLease(self._catalog_tables, name, ttl=ttl)
 
     @property
     def catalog_tables(self) -> CatalogTables | None:
-        """flaglens' tables in a lake's catalog (None: a DuckDB file, or a read-only lake)."""
+        """flaglens' tables in a lake's catalog (None: a DuckDB file)."""
         return self._catalog_tables
 
     @property

@@ -56,13 +56,14 @@ class StoreLocation:
         return self.kind == "ducklake"
 
     def describe(self) -> str:
-        """The location for messages and the start-up banner, without a password."""
+        """The location for messages and the start-up banner, without a password (one word:
+        scripts read it from the banner)."""
         if not self.is_lake:
             return self.path
         where = f"ducklake:{mask_password(self.path)}"
         if self.metadata_schema:
-            where += f" (schema {self.metadata_schema})"
-        return f"{where}, data in {self.data_path}" if self.data_path else where
+            where += ("&" if "?" in where else "?") + f"metadata_schema={self.metadata_schema}"
+        return where
 
 
 def mask_password(url: str) -> str:

@@ -22,6 +22,7 @@ _VERB_MODULES = (
     "report",
     "export",
     "alerts",
+    "store_status",
     "auth",
     "contracts",
 )
