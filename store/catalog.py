@@ -154,7 +154,7 @@ class CatalogTables:
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             f"WHERE n.nspname = {_quote(self._schema)} AND c.relkind = 'r'"
         )
-        return int(str(rows[0][0]))
+        return int(float(str(rows[0][0])))  # PostgreSQL's sum is a numeric
 
     def progress(self, name: str) -> int | None:
         rows = self._query(

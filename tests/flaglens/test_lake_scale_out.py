@@ -10,6 +10,7 @@ killed server to a live process.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -41,11 +42,13 @@ TWICE_EVERY = 5  # every fifth batch goes to two servers at once
 
 
 class RoundRobin(LogRecordExporter):
-    """Each batch to the next server; a batch a server fails goes to the next one, like a
-    load balancer's retry. Keeps the decision ids of every batch a server acknowledged."""
+    """Each batch to the next server; a batch a server fails goes to the next one, and that
+    server is skipped from then on, like a load balancer's retry and passive health check.
+    Keeps the decision ids of every batch a server acknowledged."""
 
     def __init__(self, urls: Sequence[str], acked: set[str], lock: threading.Lock) -> None:
         self._exporters = [OTLPLogExporter(endpoint=f"{url}/v1/logs", timeout=5) for url in urls]
+        self._down: set[int] = set()
         self._next = 0
         self._batches = 0
         self._acked = acked
@@ -53,8 +56,13 @@ class RoundRobin(LogRecordExporter):
         self._pool = ThreadPoolExecutor(2)
 
     def _send(self, index: int, batch: Sequence[ReadableLogRecord]) -> bool:
-        exporter = self._exporters[index % len(self._exporters)]
-        return exporter.export(batch) is LogRecordExportResult.SUCCESS
+        index %= len(self._exporters)
+        if index in self._down:
+            return False
+        if self._exporters[index].export(batch) is LogRecordExportResult.SUCCESS:
+            return True
+        self._down.add(index)
+        return False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         ids = {str(record.log_record.attributes["decision.id"]) for record in batch}  # type: ignore[index]
@@ -67,7 +75,7 @@ class RoundRobin(LogRecordExporter):
                 with self._lock:
                     self._acked |= ids
                 return LogRecordExportResult.SUCCESS
-        for attempt in range(2 * len(self._exporters)):
+        for attempt in range(len(self._exporters)):
             if self._send(start + attempt, batch):
                 with self._lock:
                     self._acked |= ids
@@ -94,7 +102,7 @@ def _send(urls: Sequence[str], acked: set[str], lock: threading.Lock, stop: thre
     while not stop.is_set():
         for _ in range(BATCH):
             logger.emit(event_name="feature_flag.evaluation", attributes=decision_attributes())
-        time.sleep(0.05)
+        time.sleep(0.2)
     provider.shutdown()
 
 
@@ -115,17 +123,30 @@ def _lake_server(db, url: str, data_path: str, *extra: str) -> ServerProcess:
     )  # fmt: skip
 
 
-def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path):
+@pytest.fixture
+def quiet_exporters():
+    """The exporters log every refused connection to the killed server; that is the test."""
+    otel = logging.getLogger("opentelemetry")
+    level = otel.level
+    otel.setLevel(logging.CRITICAL)
+    yield
+    otel.setLevel(level)
+
+
+def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_exporters):
     url, data_path = StoreMaker("ducklake", postgres).url(tmp_path)
     assert data_path is not None
     db = tmp_path / "unused.duckdb"
-    servers = [_lake_server(db, url, data_path)]  # the first takes the rounds lease
-    servers += [_lake_server(db, url, data_path) for _ in range(2)]
-    reader = start_server(
-        db, "--store", url, "--data-path", data_path, "--no-ingest", "--no-alerts",
-        "--dashboard-port", "0", "--lease-ttl", "3", "--lake-reconcile-interval", "1",
-        wait_for=("database",),
-    )  # fmt: skip
+    first = _lake_server(db, url, data_path)  # started alone: it takes the rounds lease
+    with ThreadPoolExecutor(3) as pool:
+        others = [pool.submit(_lake_server, db, url, data_path) for _ in range(2)]
+        reading = pool.submit(
+            start_server, db, "--store", url, "--data-path", data_path, "--no-ingest",
+            "--no-alerts", "--dashboard-port", "0", "--lease-ttl", "3",
+            "--lake-reconcile-interval", "1", wait_for=("database",),
+        )  # fmt: skip
+        servers = [first, *(future.result() for future in others)]
+        reader = reading.result()
     acked: set[str] = set()
     lock = threading.Lock()
     stop = threading.Event()
@@ -136,12 +157,12 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path):
     try:
         for thread in senders:
             thread.start()
-        while len(acked) < 3_000:
+        while len(acked) < 1_500:
             time.sleep(0.1)
         during = _status(url, data_path)
         first_holder = during["lease"]["holder"]
         servers[0].stop(signal.SIGKILL)  # mid-load, holding the lease
-        while len(acked) < 6_000:
+        while len(acked) < 3_000:
             time.sleep(0.1)
         stop.set()
         for thread in senders:
@@ -158,9 +179,8 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path):
         for server in (*servers[1:], reader):
             server.stop()
     # the reader saw rows of every writer while they wrote
-    assert {w["writer"] for w in during["writers"]} >= set()
-    assert len([w for w in during["writers"] if w["accepted"]]) == 3
-    assert during["rows"]["decisions"] >= 3_000
+    assert len([w for w in during["writers"] if w["accepted"]]) == 3, during["writers"]
+    assert during["rows"]["decisions"] >= 1_500
     assert str(servers[0].process.pid) in first_holder
     assert after["lease"]["holder"] != first_holder and after["lease"]["live"]
     with Store.open(url, data_path=data_path, read_only=True) as store:
