@@ -1,16 +1,19 @@
 """`flaglens store status`: what a store holds, per table and per writer, and on a lake who
-holds the rounds lease and how many files and catalog bytes the lake takes."""
+holds the rounds lease and how many files and catalog bytes the lake takes. `flaglens store
+copy`: a DuckDB file's rows into a new lake."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from flaglens.cli.stores import add_store_arguments, open_store
 from store.errors import StoreError
 from store.status import store_status
+from store.transfer import copy_file_into
 
 
 def register(subparsers: Any) -> None:
@@ -26,6 +29,28 @@ def register(subparsers: Any) -> None:
     add_store_arguments(status)
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(handler=_status)
+    copy = actions.add_parser(
+        "copy",
+        help="copy every row of a DuckDB file into an empty store (moving to a lake)",
+        description="Copies the tables of --from into the store named by --store/--data-path "
+        "(created and migrated if new), in one transaction. Stop the server of --from first.",
+    )
+    copy.add_argument("--from", dest="source", type=Path, required=True, help="DuckDB file")
+    add_store_arguments(copy)
+    copy.set_defaults(handler=_copy)
+
+
+def _copy(args: argparse.Namespace) -> int:
+    try:
+        with open_store(args, read_only=False) as store:
+            copied = copy_file_into(args.source, store)
+    except StoreError as exc:
+        print(f"flaglens store: {exc}", file=sys.stderr)
+        return 2
+    print(f"copied {sum(copied.values()):,} rows: " + ", ".join(
+        f"{name} {rows:,}" for name, rows in copied.items() if rows
+    ))  # fmt: skip
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Hand-built stores for known-answer tests: rows inserted with SQL into a real DuckDB file."""
+"""Hand-built stores for known-answer tests: rows inserted with SQL into a real DuckDB file (or,
+for the tests that take ``store_maker``, a DuckLake as well)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from store.connection import Store
+from tests.stores import NATIVE, StoreMaker
 
 
 def add_spans(
@@ -55,8 +57,9 @@ def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...])
         cursor.unregister("_rows")
 
 
-def new_store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "known.duckdb")
+def new_store(tmp_path: Path, maker: StoreMaker = NATIVE) -> Store:
+    """A fresh store in ``tmp_path``: a DuckDB file, or the lake ``maker`` opens."""
+    return maker.open(tmp_path, "known")
 
 
 def add_change(store: Store, attributes: dict, at: datetime, request_id: int = 1) -> None:

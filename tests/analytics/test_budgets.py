@@ -21,8 +21,8 @@ def _slo(**overrides):
     return parse_slo({k: v for k, v in entry.items() if v is not None}, "test")
 
 
-def test_budget_consumed_remaining_and_burn_rates(tmp_path):
-    store = new_store(tmp_path)
+def test_budget_consumed_remaining_and_burn_rates(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     # 10 days ago: 1000 spans over ~17 h, 5 bad; last hour: 120 spans (one per 30 s), 12 bad
     add_spans(store, service="api", start=AT - timedelta(days=10), every=timedelta(minutes=1),
               count=1000, errors={1, 2, 3, 4, 5})  # fmt: skip
@@ -129,8 +129,8 @@ def _point(store, *, series, start, at, count, buckets, temporality="cumulative"
     )  # fmt: skip
 
 
-def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path):
-    store = new_store(tmp_path)
+def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     minute = timedelta(minutes=1)
     s1, s2 = AT - timedelta(hours=3), AT - timedelta(minutes=30)
     # series A, cumulative: 10, 25, 25 (a repeat), then the sender restarts (new start): 5

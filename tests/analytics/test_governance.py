@@ -56,8 +56,8 @@ def test_signing_payload_is_sorted_compact_utf8():
     )
 
 
-def test_each_kind_of_unauthorized_change(tmp_path, keys):
-    store = new_store(tmp_path)
+def test_each_kind_of_unauthorized_change(tmp_path, keys, store_maker):
+    store = new_store(tmp_path, store_maker)
     cases = {
         "c1": _change(keys, 1),  # fine
         "c2": _change(keys, 2, actor="carol@example.com"),  # carol: staging only

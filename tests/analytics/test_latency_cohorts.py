@@ -36,8 +36,8 @@ def test_percentiles_per_service_and_bucket(tmp_path):
     assert series[0].p50 == pytest.approx(np.quantile(durations[:100], 0.5))
 
 
-def test_engagement_per_cohort_and_shift(tmp_path):
-    store = new_store(tmp_path)
+def test_engagement_per_cohort_and_shift(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     day = timedelta(days=1)
     before = [f"u{i}" for i in range(200)]
     after = [f"u{i}" for i in range(200, 450)]
@@ -75,8 +75,8 @@ def test_engagement_per_cohort_and_shift(tmp_path):
     assert too_few[0].test is None and not too_few[0].enough_data
 
 
-def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp_path):
-    store = new_store(tmp_path)
+def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     durations = [float(10 + (i * 37) % 300) for i in range(400)]
     add_spans(store, service="api", start=T0, every=timedelta(seconds=9), count=400,
               duration_ms=durations)  # fmt: skip

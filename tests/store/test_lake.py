@@ -14,6 +14,8 @@ from store.lease import CatalogLease
 from store.location import StoreUrlError, parse_store
 from store.migrations import latest_version
 from store.reconcile import reconcile
+from store.status import store_status
+from store.transfer import copy_file_into
 from store.upkeep import LakeUpkeep
 from store.writer import StoreWriter
 from tests.store.test_writer import SECOND, T0, stored, write
@@ -199,3 +201,29 @@ def test_upkeep_merges_small_files_and_expires_what_reconciliation_has_read(lake
         assert report.merged_files == 4
         assert cursor.execute("SELECT count(*) FROM decisions").fetchone() == (4800,)
         assert upkeep.last_reconciled is not None
+
+
+def test_status_counts_rows_per_table_and_writer(store_maker, tmp_path):
+    with store_maker.open(tmp_path) as store:
+        with StoreWriter(store, max_group_delay=0) as writer:
+            write(writer, [("a", T0), ("b", T0 + 1)])
+        status = store_status(store)
+    assert status["rows"]["decisions"] == 2
+    assert [(w["writer"], w["requests"], w["accepted"]) for w in status["writers"]] == [
+        (writer.name, 1, 2)
+    ]
+    assert ("lake" in status) == (store_maker.kind == "ducklake")
+    if store_maker.kind == "ducklake":
+        assert status["lake"]["catalog_bytes"] > 0
+        assert status["lake"]["data_files"] == 0  # two rows: inlined in the catalog
+
+
+def test_a_duckdb_file_is_copied_into_a_new_lake_whole(lake, tmp_path):
+    with Store.open(tmp_path / "old.duckdb") as old, StoreWriter(old, max_group_delay=0) as w:
+        write(w, [("a", T0), ("b", T0 + 1)])
+    with lake.open(tmp_path) as store:
+        copied = copy_file_into(tmp_path / "old.duckdb", store)
+        assert (copied["decisions"], copied["ingest_log"]) == (2, 1)
+        assert stored(store) == [("a", T0), ("b", T0 + 1)]
+        with pytest.raises(TerminalStoreError, match="is not empty"):
+            copy_file_into(tmp_path / "old.duckdb", store)

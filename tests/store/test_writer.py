@@ -62,8 +62,8 @@ def stored(store: Store) -> list[tuple[str, int]]:
     return [(key, int(t)) for key, t in cursor.execute(query).fetchall()]
 
 
-def test_duplicates_are_dropped_in_the_group_and_against_stored_rows(tmp_path):
-    with Store.open(tmp_path / "w.duckdb") as store, StoreWriter(store, max_group_delay=0) as w:
+def test_duplicates_are_dropped_in_the_group_and_against_stored_rows(tmp_path, store_maker):
+    with store_maker.open(tmp_path) as store, StoreWriter(store, max_group_delay=0) as w:
         assert write(w, [("a", T0), ("b", T0), ("a", T0)]) == 1
         assert write(w, [("a", T0), ("c", T0 + 1)]) == 1
         # same id, other time: a different record unless its time is in the group's range
@@ -76,8 +76,8 @@ def test_duplicates_are_dropped_in_the_group_and_against_stored_rows(tmp_path):
         ]  # fmt: skip
 
 
-def test_rows_stored_before_the_writer_started_are_found_in_the_database(tmp_path):
-    with Store.open(tmp_path / "w.duckdb") as store:
+def test_rows_stored_before_the_writer_started_are_found_in_the_database(tmp_path, store_maker):
+    with store_maker.open(tmp_path) as store:
         with StoreWriter(store, max_group_delay=0) as first:
             write(first, [("a", T0), ("b", T0 + SECOND)])
         with StoreWriter(store, max_group_delay=0) as second:
