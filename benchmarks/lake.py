@@ -257,7 +257,7 @@ def dashboard_queries(pg: Cluster, directory: Path, args: argparse.Namespace) ->
     size = path.stat().st_size / 2**20
     print(f"queries: upkeep {report.seconds:.0f} s; lake {status['data_files']} files, "
           f"{status['data_bytes'] / 2**20:.0f} MiB; file {size:.0f} MiB")  # fmt: skip
-    native = Store.open(path, read_only=True)
+    native = Store.open(path)  # read-write: some queries forget recorded facts first
     stores = {"file": native, "lake": lake}
     timings: dict[str, dict[str, float]] = {"file": {}, "lake": {}}
     for kind, store in stores.items():
