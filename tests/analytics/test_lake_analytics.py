@@ -23,7 +23,6 @@ CASES = [(name, {}) for name in ANALYSES] + [
     ("cohorts", {"compare": True}),
     ("contracts", {"rates": True}),
     ("latency", {"by": ("service", "flag", "variant")}),
-    ("budgets", {"bucket": None, "service": "checkout"}),
 ]
 
 
