@@ -1,4 +1,5 @@
-"""The flaglens store: one DuckDB database, its migrations and tables, and the one writer.
+"""The flaglens store: one DuckDB file or a DuckLake shared by several processes, its
+migrations and tables, and the one writer (per process).
 
 Ingest and analytics both stand on this package; it imports neither.
 """
