@@ -123,7 +123,8 @@ def run_load(
     def worker(url: str) -> None:
         nonlocal accepted, errors
         parsed = urllib.parse.urlsplit(url)
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=120)
+        host = parsed.hostname or "127.0.0.1"
+        connection = http.client.HTTPConnection(host, parsed.port, timeout=120)
         headers = {"content-type": "application/x-protobuf"}
         while time.monotonic() < deadline:
             with lock:
@@ -356,9 +357,10 @@ def parquet_from_workers(pg: Cluster, directory: Path, args: argparse.Namespace)
     # what this process spent besides registering is handing the rows to the workers, which
     # decode workers would not need (they hold the rows already)
     workers_seconds, handing_cpu = time.perf_counter() - at, cpu() - cpu_at - register_cpu
-    stored = cursor.execute("SELECT count(*) FROM decisions").fetchone()
+    row = cursor.execute("SELECT count(*) FROM decisions").fetchone()
+    stored = int(row[0]) if row else 0
     lake.close()
-    print(f"\nParquet from the decode workers ({rows:,} decision rows, {stored[0]:,} registered):")
+    print(f"\nParquet from the decode workers ({rows:,} decision rows, {stored:,} registered):")
     print(f"  one writer (Arrow into the lake)      {rows / writer_seconds:10,.0f} rows/s, "
           f"{writer_cpu * 1e6 / rows:6.1f} CPU µs a row in the server")  # fmt: skip
     label = f"{args.parquet_workers} workers write, one registers"
