@@ -116,10 +116,11 @@ def _status(url: str, data_path: str) -> dict:
     return json.loads(done.stdout)
 
 
-def _lake_server(db, url: str, data_path: str, *extra: str) -> ServerProcess:
+def _lake_server(db, url: str, data_path: str, *extra: str, **options) -> ServerProcess:
+    # four processes start at once on two cores: more time than start_server's default
     return start_server(
         db, "--store", url, "--data-path", data_path, "--decode-workers", "0", "--no-alerts",
-        "--lease-ttl", "3", "--lake-reconcile-interval", "1", *extra,
+        "--lease-ttl", "3", "--lake-reconcile-interval", "1", *extra, timeout=180, **options,
     )  # fmt: skip
 
 
@@ -154,9 +155,8 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
         with ThreadPoolExecutor(3) as pool:
             others = [pool.submit(_lake_server, db, url, data_path) for _ in range(2)]
             reading = pool.submit(
-                start_server, db, "--store", url, "--data-path", data_path, "--no-ingest",
-                "--no-alerts", "--dashboard-port", "0", "--lease-ttl", "3",
-                "--lake-reconcile-interval", "1", wait_for=("database",),
+                _lake_server, db, url, data_path, "--no-ingest", "--dashboard-port", "0",
+                wait_for=("database",),
             )  # fmt: skip
             for future in (*others, reading):
                 started.append(future.result())
