@@ -83,7 +83,7 @@ def migrate(
     for attempt in range(_RACE_ATTEMPTS):
         try:
             return _migrate(con, up_to, dialect)
-        except duckdb.TransactionException:
+        except (duckdb.TransactionException, duckdb.CatalogException):
             # another process migrated the same lake meanwhile; read where it got to
             if dialect != "ducklake" or attempt == _RACE_ATTEMPTS - 1:
                 raise
@@ -96,18 +96,21 @@ def _migrate(con: duckdb.DuckDBPyConnection, up_to: int | None, dialect: Dialect
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    current = applied_version(con)
-    pending = [
-        migration
-        for migration in available_migrations()
-        if migration.version > current and (up_to is None or migration.version <= up_to)
-    ]
-    # a DuckLake commit costs catalog round trips whatever it holds: all pending migrations of
-    # a lake go in one transaction (a new lake: 0.2 s instead of 2.3 s)
-    steps = [pending] if dialect == "ducklake" and pending else [[m] for m in pending]
-    for step in steps:
+    applied: list[int] = []
+    while True:
         con.execute("BEGIN TRANSACTION")
         try:
+            # the version is read inside the transaction: on a lake, the snapshot that another
+            # process's migration either precedes (then it is seen here) or conflicts with
+            current = applied_version(con)
+            pending = [
+                migration
+                for migration in available_migrations()
+                if migration.version > current and (up_to is None or migration.version <= up_to)
+            ]
+            # a DuckLake commit costs catalog round trips whatever it holds: all pending
+            # migrations of a lake go in one transaction (a new lake: 0.2 s instead of 2.3 s)
+            step = pending if dialect == "ducklake" else pending[:1]
             for migration in step:
                 con.execute(for_dialect(migration.sql, dialect))
                 con.execute(
@@ -118,7 +121,9 @@ def _migrate(con: duckdb.DuckDBPyConnection, up_to: int | None, dialect: Dialect
         except Exception:
             _rollback(con)
             raise
-    return [migration.version for migration in pending]
+        if not step:
+            return applied
+        applied += [migration.version for migration in step]
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
