@@ -167,8 +167,8 @@ class ServeSettings(AlertFiles, AnalyticsFiles, ReadApiSettings, DashboardSettin
     no_ingest: bool = setting(
         False,
         description="Run no receivers and no writer: a reader on a store others write (a "
-        "DuckLake), serving the dashboards and taking its turn at the periodic round and the "
-        "lake's upkeep (the rounds lease).",
+        "DuckLake), serving the dashboards and the read API from it and taking its turn at the "
+        "periodic round and the lake's upkeep (the rounds lease).",
         group=_DASHBOARDS,
     )
 

@@ -14,7 +14,8 @@ from analytics.windows import parse_instant
 from contracts.errors import ContractError
 from flaglens.cli.analyze import add_analytics_arguments, analytics_config
 from flaglens.cli.flags import add_setting_flags, settings_from_args
-from flaglens.cli.reading import add_reading_arguments, open_client, store_location
+from flaglens.cli.reading import add_reading_arguments, open_client
+from flaglens.cli.stores import store_location
 from flaglens.settings import AlertFiles
 from store.connection import Store
 from store.errors import StoreError, TransientStoreError

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from flaglens.cli.flags import add_setting_flags, settings_from_args
+from flaglens.cli.stores import store_location
 from flaglens.client import (
     CA_CERT_VARIABLE,
     SERVER_VARIABLE,
@@ -25,7 +26,6 @@ from flaglens.client import (
 from flaglens.settings import AnalyticsFiles
 from ingest.settings import StoreSettings
 from store.errors import StoreError
-from store.location import StoreLocation
 
 DEFAULT_DB = Path("flaglens.duckdb")
 
@@ -48,16 +48,6 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"certificate or CA to verify an https server by ({CA_CERT_VARIABLE})",
     )
-
-
-def store_location(args: argparse.Namespace) -> StoreLocation:
-    """The store the verb reads when no server is named: --store, else --db (then their
-    variables, then ./flaglens.duckdb).
-
-    Raises:
-        StoreUrlError: the URL names no store, or a lake lacks its data path.
-    """
-    return settings_from_args(StoreSettings, args).store_location
 
 
 def _store_named(args: argparse.Namespace) -> bool:

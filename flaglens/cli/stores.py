@@ -5,7 +5,6 @@ of :class:`~ingest.settings.StoreSettings` (so ``FLAGLENS_STORE`` and the others
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from flaglens.cli.flags import add_setting_flags, settings_from_args
 from ingest.settings import StoreSettings
@@ -28,8 +27,3 @@ def store_location(args: argparse.Namespace) -> StoreLocation:
 
 def open_store(args: argparse.Namespace, *, read_only: bool) -> Store:
     return Store.open(store_location(args), read_only=read_only)
-
-
-def db_of(location: StoreLocation) -> Path | None:
-    """The DuckDB file of a location (None for a lake): where files beside it are looked for."""
-    return None if location.is_lake else Path(location.path)

@@ -3,8 +3,9 @@ catalog), real OTLP exporters behind a round-robin sender, one server killed har
 
 Every acknowledged record ends up in the lake exactly once, including batches the sender hands
 to two servers at once (as a balancer that retries a slow upstream elsewhere does); the reader
-process sees the union of the writers while they run; and the rounds lease passes from the
-killed server to a live process.
+process sees the union of the writers while they run (through its read API; a CLI verb in
+another process reads the lake directly); and the rounds lease passes from the killed server to
+a live process.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from flaglens.client import Client
 from store.connection import Store
 from tests.factories import RESOURCE, decision_attributes
 from tests.servers import REPO, ServerProcess, start_server
@@ -116,6 +118,16 @@ def _status(url: str, data_path: str) -> dict:
     return json.loads(done.stdout)
 
 
+def _exported_ids(url: str, data_path: str) -> set[str]:
+    """`flaglens export decisions --store` from its own process: the lake read directly."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flaglens.cli.main", "export", "decisions", "--store", url,
+         "--data-path", data_path, "--from", "now-1h", "--format", "ndjson"],
+        cwd=REPO, capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    return {json.loads(line)["decision_id"] for line in done.stdout.splitlines()}
+
+
 def _lake_server(db, url: str, data_path: str, *extra: str, **options) -> ServerProcess:
     # four processes start at once on two cores: more time than start_server's default
     return start_server(
@@ -160,7 +172,7 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
             )  # fmt: skip
             for future in (*others, reading):
                 started.append(future.result())
-        servers = started[:3]
+        servers, reader = started[:3], started[3]
         urls = [server.http_url for server in servers]
         senders = [
             threading.Thread(target=_send, args=(urls, acked, lock, stop)) for _ in range(SENDERS)
@@ -169,7 +181,12 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
             thread.start()
         while len(acked) < 1_500:
             time.sleep(0.1)
+        with lock:
+            committed = set(acked)  # acknowledged, so committed, before the reads below
         during = _status(url, data_path)  # a reader elsewhere, while the writers write
+        with Client(reader.api_url) as client:  # the --no-ingest reader's read API
+            through_reader = set(client.decisions(start="now-1h")["decision_id"])
+        exported = _exported_ids(url, data_path)
         first_holder = during["lease"]["holder"]
         servers[0].stop(signal.SIGKILL)  # mid-load, holding the lease
         while len(acked) < 3_000:
@@ -194,6 +211,8 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
             server.stop(signal.SIGKILL if server is started[0] else signal.SIGTERM)
     assert len([w for w in during["writers"] if w["accepted"]]) == 3, during["writers"]
     assert during["rows"]["decisions"] >= 1_500
+    assert committed <= through_reader  # the reader serves the union of the three writers
+    assert committed <= exported
     assert str(servers[0].process.pid) in first_holder
     assert after["lease"]["holder"] != first_holder and after["lease"]["live"]
     assert acked <= copies.keys()  # every acknowledged record is there

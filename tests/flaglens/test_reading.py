@@ -1,4 +1,5 @@
-"""How the read verbs find what to read: the note a server leaves beside its database."""
+"""How the read verbs find what to read: the note a server leaves beside its database, and
+the store flags (a DuckLake is read directly)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
 
 from flaglens.cli.main import main
+from flaglens.client import Client, ClientError
 from flaglens.discovery import ServerNote, note_path, read_note, remove_note, write_note
 
 WINDOW = ["--from", "2026-11-16T00:00Z", "--to", "2026-11-23T00:00Z"]
@@ -83,3 +86,22 @@ def test_a_failed_export_leaves_no_file(sample_week, tmp_path, capsys):
     assert main(["export", "decisions", "--db", str(sample_week.db), "--from", "yesterday",
                  "--out", str(out)]) == 2  # fmt: skip
     assert "neither ISO-8601" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_store_url_naming_a_held_file_is_read_through_its_server_too(tmp_path, capsys):
+    db = tmp_path / "f.duckdb"
+    write_note(db, ServerNote("http://127.0.0.1:9", os.getpid(), auth=False))
+    assert main(["analyze", "budgets", "--store", f"duckdb:{db}", *WINDOW]) == 2
+    assert f"{db} is held by `flaglens serve`" in capsys.readouterr().err
+
+
+def test_a_lake_without_its_data_path_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FLAGLENS_DATA_PATH", raising=False)
+    lake = "ducklake:postgres://flaglens@127.0.0.1:9/flaglens"
+    for verb in (["analyze", "budgets"], ["export", "decisions"], ["alerts", "evaluate"]):
+        assert main([*verb, "--store", lake]) == 2
+        assert "a DuckLake needs --data-path (FLAGLENS_DATA_PATH)" in capsys.readouterr().err
+    with pytest.raises(ClientError, match="needs --data-path"):
+        Client(store=lake)
+    with pytest.raises(ClientError, match="not both"):
+        Client(db=tmp_path / "f.duckdb", store=lake, data_path=tmp_path)

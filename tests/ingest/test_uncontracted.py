@@ -20,7 +20,6 @@ from contracts import load_registry
 from ingest.auth import Grant
 from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline, RequestMeta
-from store.connection import Store
 from store.writer import StoreWriter
 from tests.factories import RESOURCE, decision_attributes, otlp_json_logs
 from tests.servers import running_server
@@ -132,10 +131,11 @@ def test_plain_sdk_logs_beside_decisions_are_not_rejected_by_default(tmp_path, m
         assert per_service == []
 
 
-def test_kept_records_and_counts_are_committed(tmp_path):
-    """Through the writer into a real store: the uncontracted table and ingest_log's counts."""
+def test_kept_records_and_counts_are_committed(tmp_path, store_maker):
+    """Through the writer into a real store (a file, and a lake, whose tables have no keys):
+    the uncontracted table and ingest_log's counts."""
     prepared = _prepare("keep")
-    with Store.open(tmp_path / "u.duckdb") as store:
+    with store_maker.open(tmp_path, "u") as store:
         with StoreWriter(store, max_group_delay=0) as writer:
             writer.submit(prepared.batch).result(timeout=30)
         cursor = store.cursor()
