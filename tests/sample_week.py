@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from analytics.windows import parse_instant
+from sample_data.generator import Options
+from sample_data.otlp import SendSummary
+from sample_data.week import KEY_FILE, MANIFEST, send_week
+from tests.inprocess import inprocess_server
 from tests.servers import REPO
 
 FIXTURES = REPO / "sample_data" / "fixtures"
@@ -25,23 +30,29 @@ class LoadedWeek:
     db: Path
     keys: Path
     manifest: dict[str, Any]
-    output: str
+    summary: SendSummary  # what the server answered, as the sender counted it
 
 
 def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWeek:
-    """`flaglens demo --load-only` into ``directory`` (a real server, the real OTLP path)."""
-    command = [
-        sys.executable, "-m", "flaglens.cli.main", "demo", "--load-only", "--no-progress",
-        "--dir", str(directory), "--http-port", "0", "--grpc-port", "0", "--dashboard-port", "0",
-        "--seed", str(WEEK_SEED), "--end", WEEK_END, "--days", str(days), "--scale", str(scale),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"demo failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    manifest = json.loads((directory / "manifest.json").read_text())
-    return LoadedWeek(
-        directory, directory / "flaglens.duckdb", directory / "keys.toml", manifest, done.stdout
-    )
+    """What `flaglens demo --load-only` does, with the server in this process: the week's OTLP
+    requests (made by the SDK and the stock exporters' encoders) sent over HTTP to an in-process
+    server, which decodes, checks and writes them as `flaglens serve` does. The server is
+    stopped (the writer drained, the store closed) before this returns.
+
+    The sender plays the week in a process of its own, as an instrumented service would: making
+    the records through the SDK costs more than storing them, and on a thread of this process it
+    would take turns with the server on one GIL.
+    """
+    options = Options(seed=WEEK_SEED, days=days, scale=scale, end=parse_instant(WEEK_END))
+    db = directory / "flaglens.duckdb"
+    with (
+        inprocess_server(db) as server,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as sender,
+    ):
+        played = sender.submit(send_week, options, server.http_url, directory, progress=False)
+        summary, _truth = played.result()
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return LoadedWeek(directory, db, directory / KEY_FILE, manifest, summary)
 
 
 def post_fixtures(url: str) -> dict[str, int]:
