@@ -25,10 +25,11 @@ _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
 @dataclass
 class _CurrentTest:
-    """Set by tests/conftest.py before each test's fixtures are set up."""
+    """Set by tests/conftest.py before each test's fixtures are set up (outside pytest, e.g. in
+    benchmarks/ingest.py, real processes are what is wanted)."""
 
     nodeid: str = ""
-    e2e: bool = False
+    e2e: bool = True
 
 
 CURRENT_TEST = _CurrentTest()
