@@ -16,14 +16,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics.session import AnalyticsConfig
-from flaglens.server import Announcer, Server, SurfaceOptions
+from flaglens.server import Announcer, Server
+from flaglens.settings import ServeSettings
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
 
 
 class _Urls(Announcer):
@@ -51,7 +49,7 @@ class InProcessServer:
     errors: list[BaseException] = field(default_factory=list)
 
     @property
-    def settings(self) -> IngestSettings:
+    def settings(self) -> ServeSettings:
         return self.server.settings
 
     @property
@@ -88,44 +86,28 @@ class InProcessServer:
             raise self.errors[0]
 
 
-def surfaces(
-    db: Path,
-    *,
-    dashboards: bool = True,
-    keys: Path | None = None,
-    alert_rules: Path | None = None,
-    alert_webhook: str | None = None,
-    alert_interval: timedelta = timedelta(seconds=30),
-) -> SurfaceOptions:
-    """The dashboards (on a free port) and alert rounds beside the receivers, as the flags of
-    `flaglens serve` describe them (``--no-alerts`` unless ``alert_rules`` is given)."""
-    return SurfaceOptions(
-        dashboard_port=0 if dashboards else None,
-        analytics=AnalyticsConfig(key_file=keys, db=db, warn=lambda _message: None),
-        alert_rules=alert_rules,
-        alert_webhook=alert_webhook,
-        alert_interval=alert_interval,
-    )
-
-
 def start_inprocess(
     db: Path,
     *,
     grpc: bool = False,
-    surfaces: SurfaceOptions | None = None,
+    dashboards: bool = False,
+    alerts: bool = False,
     timeout: float = 30,
     **settings: Any,
 ) -> InProcessServer:
-    """Start a server on ``db``: OTLP/HTTP on a free port, OTLP/gRPC too when ``grpc``.
+    """Start a server on ``db``: OTLP/HTTP on a free port, OTLP/gRPC too when ``grpc``, the
+    dashboards (on a free port) when ``dashboards``, the alert rounds when ``alerts``.
 
-    ``settings`` are :class:`IngestSettings` fields (``max_body_bytes=1 << 20``,
-    ``auth_file=...``); ``decode_workers`` is 0 unless given. ``surfaces`` adds the dashboards
-    and the alert rounds, as ``flaglens serve`` runs them (see :func:`surfaces`).
+    ``settings`` are :class:`ServeSettings` fields, as the flags of `flaglens serve` name them
+    (``max_body_bytes=1 << 20``, ``auth_file=...``, ``alert_rules=...``); ``decode_workers``
+    is 0 unless given. The environment is read as `flaglens serve` reads it (FLAGLENS_*).
     """
-    fields: dict[str, Any] = {"http_port": 0, "grpc_port": 0 if grpc else None,
-                              "decode_workers": 0} | settings  # fmt: skip
+    fields: dict[str, Any] = {
+        "http_port": 0, "grpc_port": 0, "no_grpc": not grpc, "dashboard_port": 0,
+        "no_dashboards": not dashboards, "no_alerts": not alerts, "decode_workers": 0,
+    } | settings  # fmt: skip
     announced = _Urls()
-    server = Server(IngestSettings(db=db, **fields), surfaces=surfaces, announce=announced)
+    server = Server(ServeSettings(db=db, **fields), announce=announced)
     running = InProcessServer(server, threading.Thread(), announced)
 
     def run() -> None:
@@ -138,8 +120,7 @@ def start_inprocess(
 
     running.thread = threading.Thread(target=run, name="flaglens-serve", daemon=True)
     running.thread.start()
-    wanted = {"OTLP/HTTP", "database"} | ({"dashboards"} if surfaces and surfaces.dashboard_port
-                                          is not None else set())  # fmt: skip
+    wanted = {"OTLP/HTTP", "database"} | ({"dashboards"} if dashboards else set())
     with announced.changed:
         ready = announced.changed.wait_for(
             lambda: wanted <= announced.urls.keys() or bool(running.errors), timeout

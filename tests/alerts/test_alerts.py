@@ -9,7 +9,7 @@ import httpx
 
 from tests.alerts.receiver import WebhookReceiver
 from tests.factories import otlp_json_logs, privacy_decision_attributes
-from tests.inprocess import inprocess_server, surfaces
+from tests.inprocess import inprocess_server
 
 RULES = """
 [receiver]
@@ -47,10 +47,9 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
 def test_firing_resolved_and_delivery_after_an_outage(tmp_path):
     rules = tmp_path / "alerts.toml"
     rules.write_text(RULES)
-    db = tmp_path / "f.duckdb"
     with WebhookReceiver() as receiver, inprocess_server(
-        db, surfaces=surfaces(db, alert_rules=rules, alert_webhook=receiver.url,
-                              alert_interval=timedelta(seconds=1)),
+        tmp_path / "f.duckdb", dashboards=True, alerts=True, alert_rules=rules,
+        alert_webhook=receiver.url, alert_interval=timedelta(seconds=1),
     ) as server:  # fmt: skip
         # a service starts breaking its contract: one firing notification, with a link
         _send_broken(server.http_url, "svc-bad")
