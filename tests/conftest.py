@@ -44,6 +44,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         costly = next((name for name in _COSTLY_SESSION_FIXTURES if name in fixtures), None)
         item.add_marker(pytest.mark.xdist_group(costly or item.nodeid.split("::", 1)[0]))
+        if costly:  # the first user pays for building it (seconds here; minutes on a busy box)
+            item.add_marker(pytest.mark.timeout(900))
 
 
 @pytest.hookimpl(trylast=True)
