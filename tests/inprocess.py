@@ -69,6 +69,11 @@ class InProcessServer:
         return self.server.otlp_url
 
     @property
+    def api_url(self) -> str:
+        """Base URL of the read listener (the API is under /api/v1)."""
+        return self.urls["read API"].removesuffix("/api/v1")
+
+    @property
     def grpc_target(self) -> str:
         """host:port of the OTLP/gRPC listener."""
         return self.urls["OTLP/gRPC"].split("://", 1)[1]
@@ -91,12 +96,15 @@ def start_inprocess(
     *,
     grpc: bool = False,
     dashboards: bool = False,
+    api: bool = False,
     alerts: bool = False,
     timeout: float = 30,
     **settings: Any,
 ) -> InProcessServer:
     """Start a server on ``db``: OTLP/HTTP on a free port, OTLP/gRPC too when ``grpc``, the
-    dashboards (on a free port) when ``dashboards``, the alert rounds when ``alerts``.
+    dashboards (on a free port) when ``dashboards``, the read API (on that port, with the note
+    beside the database that local readers follow) when ``api``, the alert rounds when
+    ``alerts``.
 
     ``settings`` are :class:`ServeSettings` fields, as the flags of `flaglens serve` name them
     (``max_body_bytes=1 << 20``, ``auth_file=...``, ``alert_rules=...``); ``decode_workers``
@@ -104,7 +112,8 @@ def start_inprocess(
     """
     fields: dict[str, Any] = {
         "http_port": 0, "grpc_port": 0, "no_grpc": not grpc, "dashboard_port": 0,
-        "no_dashboards": not dashboards, "no_alerts": not alerts, "decode_workers": 0,
+        "no_dashboards": not dashboards, "no_api": not api, "no_alerts": not alerts,
+        "decode_workers": 0,
     } | settings  # fmt: skip
     announced = _Urls()
     server = Server(ServeSettings(db=db, **fields), announce=announced)
@@ -121,6 +130,7 @@ def start_inprocess(
     running.thread = threading.Thread(target=run, name="flaglens-serve", daemon=True)
     running.thread.start()
     wanted = {"OTLP/HTTP", "database"} | ({"dashboards"} if dashboards else set())
+    wanted |= {"read API"} if api else set()
     with announced.changed:
         ready = announced.changed.wait_for(
             lambda: wanted <= announced.urls.keys() or bool(running.errors), timeout
