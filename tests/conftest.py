@@ -22,7 +22,7 @@ import pytest
 
 from store.connection import Store
 from tests.inprocess import InProcessServer, start_inprocess
-from tests.sample_week import LoadedWeek, load_week
+from tests.sample_week import LoadedWeek, cached_week, load_week
 from tests.servers import CURRENT_TEST, REPO, require_e2e
 
 # where browser tests leave their screenshots (CI keeps artifacts/)
@@ -95,9 +95,16 @@ def ingest_server(tmp_path: Path) -> Iterator[InProcessServer]:
 
 
 @pytest.fixture(scope="session")
-def sample_week(tmp_path_factory: pytest.TempPathFactory) -> LoadedWeek:
-    """The default sample week, loaded once per test session through an in-process server."""
-    return load_week(tmp_path_factory.mktemp("week"))
+def sample_week(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> LoadedWeek:
+    """The default sample week through an in-process server: loaded once, then copied from
+    pytest's cache by later sessions until a source it depends on changes (``--cache-clear``
+    loads it again). Loading it costs more CPU than the rest of the fast loop."""
+    cache = request.config.cache
+    if cache is None:  # -p no:cacheprovider
+        return load_week(tmp_path_factory.mktemp("week"))
+    return cached_week(cache.mkdir("flaglens-sample-week"), tmp_path_factory.mktemp("week"))
 
 
 @pytest.fixture(scope="session")

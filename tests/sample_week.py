@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
+import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,12 @@ FIXTURES = REPO / "sample_data" / "fixtures"
 # a fixed end, so that the week (and its manifest) is the same in every run
 WEEK_END = "2026-11-23T00:00:00Z"
 WEEK_SEED = 7
+# what the loaded week depends on: the generator and sender, the receivers, decoding, contracts
+# and store, the server's composition and this loader; and the libraries that make the records
+# and write the file
+_WEEK_SOURCES = ("sample_data", "ingest", "store", "contracts", "flaglens", "tests/sample_week.py",
+                 "tests/inprocess.py")  # fmt: skip
+_WEEK_LIBRARIES = ("duckdb", "opentelemetry-sdk", "opentelemetry-proto", "protobuf")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,45 @@ def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWe
         summary, _truth = played.result()
     manifest = json.loads((directory / MANIFEST).read_text())
     return LoadedWeek(directory, db, directory / KEY_FILE, manifest, summary)
+
+
+def week_key(days: int = 7, scale: float = 1.0) -> str:
+    """A digest of everything the loaded week depends on (see ``_WEEK_SOURCES``)."""
+    digest = hashlib.sha256(f"{WEEK_SEED} {WEEK_END} {days} {scale}".encode())
+    for library in _WEEK_LIBRARIES:
+        digest.update(f"{library}=={version(library)}\n".encode())
+    for source in _WEEK_SOURCES:
+        root = REPO / source
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def cached_week(cache: Path, directory: Path) -> LoadedWeek:
+    """The sample week in ``directory``: a copy of the one loaded earlier from the same sources
+    (kept under ``cache``, keyed by :func:`week_key`), or loaded now (:func:`load_week`) and
+    kept there for the next session. ``pytest --cache-clear`` loads it afresh."""
+    kept = cache / week_key()
+    if not (kept / "summary.json").exists():
+        week = load_week(directory)
+        building = cache / f"{kept.name}.{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.copytree(directory, building)
+        (building / "summary.json").write_text(json.dumps(asdict(week.summary)))
+        shutil.rmtree(kept, ignore_errors=True)
+        building.rename(kept)
+        for stale in cache.iterdir():  # only the newest week is kept
+            if stale.name != kept.name:
+                shutil.rmtree(stale, ignore_errors=True)
+        return week
+    shutil.copytree(kept, directory, dirs_exist_ok=True)
+    summary = SendSummary(**json.loads((directory / "summary.json").read_text()))
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return LoadedWeek(directory, directory / "flaglens.duckdb", directory / KEY_FILE, manifest,
+                      summary)  # fmt: skip
 
 
 def post_fixtures(url: str) -> dict[str, int]:
