@@ -141,80 +141,108 @@ async def _serve_all(
             await grpc_server.stop(grace=5)
 
 
+class Server:
+    """One `flaglens serve`, composed: built here (files checked, store opened, HTTP port bound),
+    then :meth:`run` serves until :meth:`stop` is called, from any thread.
+
+    :func:`serve` runs it under its SIGTERM handler; the tests run it on a thread of their own
+    process (``tests/inprocess.py``), so that both exercise the same composition.
+    """
+
+    def __init__(self, settings: ServeSettings, *, announce: Announcer | None = None) -> None:
+        self.settings = settings
+        self.announce = announce or Announcer()
+        problem = settings.exposure_problem()
+        if problem:
+            raise ExposureError(problem)
+        self.analytics = settings.analytics_config(settings.db)
+        # a broken configuration file stops start-up, not the first page view or round
+        self.analytics.check()
+        self.alerts: AlertConfig | None = None
+        if not settings.no_alerts:
+            self.alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
+        self.service = IngestService(settings)
+        try:
+            self.http_sock = bind_socket(settings.host, settings.http_port)
+        except BaseException:
+            self.service.close()
+            raise
+        tls = settings.tls_cert is not None
+        self.otlp_url = url_of(self.http_sock, tls=tls)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.service),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=str(settings.tls_cert) if tls else None,
+                ssl_keyfile=str(settings.tls_key) if tls else None,
+            )
+        )
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return: the receivers stop, then the writer drains."""
+        self._uvicorn.should_exit = True
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`; drains the writer and closes the store before returning."""
+        settings = self.settings
+        service = self.service
+        tls = settings.tls_cert is not None
+        reading: ReadListener | None = None
+        noted = False
+        rounds: PeriodicRounds | None = None
+        try:
+            service.start()
+            dashboards_url = ""
+            session = Session(service.store.cursor, self.analytics)
+            if not (settings.no_dashboards and settings.no_api):
+                reading = start_reading(session, service, settings, self.alerts, self.otlp_url)
+                if not settings.no_dashboards:
+                    dashboards_url = reading.url
+                if not settings.no_api and str(settings.db) != ":memory:":
+                    note = ServerNote(
+                        url=url_of(reading.sock, tls=tls, local=True),
+                        pid=os.getpid(),
+                        auth=service.tokens is not None,
+                        tls_cert=str(settings.tls_cert.resolve()) if settings.tls_cert else None,
+                    )
+                    write_note(settings.db, note)
+                    noted = True
+            if self.alerts is not None or dashboards_url:
+                rounds = start_rounds(session, self.alerts, settings, dashboards_url)
+            self.announce("OTLP/HTTP", self.otlp_url)
+            if reading is not None:
+                if not settings.no_dashboards:
+                    self.announce("dashboards", reading.url + "/")
+                if not settings.no_api:
+                    self.announce("read API", reading.url + "/api/v1")
+            asyncio.run(_serve_all(self._uvicorn, self.http_sock, service, settings, self.announce))
+        finally:
+            if noted:
+                remove_note(settings.db, os.getpid())
+            if rounds is not None:
+                rounds.stop()
+            if reading is not None:
+                reading.stop()
+            self.http_sock.close()
+            service.close()
+
+
 def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
-    announce = announce or Announcer()
-    problem = settings.exposure_problem()
-    if problem:
-        raise ExposureError(problem)
-    analytics = settings.analytics_config(settings.db)
-    # a broken configuration file stops start-up, not the first page view or round
-    analytics.check()
-    alerts: AlertConfig | None = None
-    if not settings.no_alerts:
-        alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
-    service = IngestService(settings)
-    http_sock = bind_socket(settings.host, settings.http_port)
-    reading: ReadListener | None = None
-    noted = False
-    rounds: PeriodicRounds | None = None
+    server = Server(settings, announce=announce)
+
+    # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its own
+    # handler; and since uvicorn re-raises the signal once it has shut down, this handler (not
+    # the default, which kills the process) receives it then, so the writer drains and the
+    # database closes.
+    def stop(_sig: int, _frame: object) -> None:
+        server.stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        service.start()
-        app = create_app(service)
-        tls = settings.tls_cert is not None
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ssl_certfile=str(settings.tls_cert) if tls else None,
-            ssl_keyfile=str(settings.tls_key) if tls else None,
-        )
-        server = uvicorn.Server(config)
-        otlp_url = url_of(http_sock, tls=tls)
-        dashboards_url = ""
-        session = Session(service.store.cursor, analytics)
-        if not (settings.no_dashboards and settings.no_api):
-            reading = start_reading(session, service, settings, alerts, otlp_url)
-            if not settings.no_dashboards:
-                dashboards_url = reading.url
-            if not settings.no_api and str(settings.db) != ":memory:":
-                note = ServerNote(
-                    url=url_of(reading.sock, tls=tls, local=True),
-                    pid=os.getpid(),
-                    auth=service.tokens is not None,
-                    tls_cert=str(settings.tls_cert.resolve()) if settings.tls_cert else None,
-                )
-                write_note(settings.db, note)
-                noted = True
-        if alerts is not None or dashboards_url:
-            rounds = start_rounds(session, alerts, settings, dashboards_url)
-
-        # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
-        # own handler; and since uvicorn re-raises the signal once it has shut down, this
-        # handler (not the default, which kills the process) receives it then, so the writer
-        # drains and the database closes below.
-        def stop(_sig: int, _frame: object) -> None:
-            server.should_exit = True
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        announce("OTLP/HTTP", otlp_url)
-        if reading is not None:
-            if not settings.no_dashboards:
-                announce("dashboards", reading.url + "/")
-            if not settings.no_api:
-                announce("read API", reading.url + "/api/v1")
-        try:
-            asyncio.run(_serve_all(server, http_sock, service, settings, announce))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        server.run()
     finally:
-        if noted:
-            remove_note(settings.db, os.getpid())
-        if rounds is not None:
-            rounds.stop()
-        if reading is not None:
-            reading.stop()
-        http_sock.close()
-        service.close()
+        signal.signal(signal.SIGTERM, previous)
     return 0

@@ -1,4 +1,5 @@
-"""Hand-built stores for known-answer tests: rows inserted with SQL into a real DuckDB file."""
+"""Hand-built stores for known-answer tests: rows inserted with SQL into a real (in-memory)
+DuckDB store, migrated as a file would be."""
 
 from __future__ import annotations
 
@@ -55,8 +56,9 @@ def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...])
         cursor.unregister("_rows")
 
 
-def new_store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "known.duckdb")
+def new_store(tmp_path: Path | None = None) -> Store:
+    """A fresh, migrated store in memory (``tmp_path``, once where its file went, is unused)."""
+    return Store.open(":memory:")
 
 
 def add_change(store: Store, attributes: dict, at: datetime, request_id: int = 1) -> None:

@@ -73,6 +73,7 @@ def test_options_in_both_formats(sample_week, capsys, args, view):
         assert {"bucket", "accepted", "rejected", "violation_rate"} <= set(rows[0])
 
 
+@pytest.mark.e2e
 def test_a_database_held_by_another_process_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "held.duckdb"
     Store.open(path).close()

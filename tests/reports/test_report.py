@@ -63,6 +63,8 @@ def test_json_matches_analyze_for_the_same_range(report_dir, sample_week, capsys
         assert json.loads(capsys.readouterr().out) == report[what], what
 
 
+@pytest.mark.browser
+@pytest.mark.e2e
 def test_html_is_self_contained_and_renders(report_dir, browser):
     page = (report_dir / "report.html").read_text()
     assert page.count(get_plotlyjs()[:2000]) == 1  # plotly.js inlined exactly once
