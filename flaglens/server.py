@@ -3,9 +3,10 @@
 The OTLP receivers (HTTP and gRPC) share one :class:`~ingest.service.IngestService` (the store,
 the contracts, the decode workers and the one writer); the read listener (the dashboards and
 the read API, :mod:`flaglens.read_listener`) and the periodic round (alerts, recording of
-closed windows) run beside them and read through their own cursors. DuckDB lets one process
-own a database file, so everything lives here; the note beside the database
-(:mod:`flaglens.discovery`) tells local readers where the read API is.
+closed windows) run beside them and read through their own cursors; the periodic round writes
+through the service's writer. DuckDB lets one process own a database file, so everything
+lives here; the note beside the database (:mod:`flaglens.discovery`) tells local readers where
+the read API is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from flaglens.settings import ServeSettings
 from ingest.http_server import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from store.writer import StoreWriter
 
 log = logging.getLogger("flaglens.serve")
 
@@ -96,12 +98,16 @@ def start_reading(
 
 
 def start_rounds(
-    session: Session, alerts: AlertConfig | None, settings: ServeSettings, dashboards_url: str
+    session: Session,
+    writer: StoreWriter,
+    alerts: AlertConfig | None,
+    settings: ServeSettings,
+    dashboards_url: str,
 ) -> PeriodicRounds:
     """The periodic rounds: alert rules and the recording of closed change windows and cohort
-    periods that the dashboards read."""
+    periods that the dashboards read, written through the service's writer."""
     runner = PeriodicRounds(
-        session, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
+        session, writer, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
     )
     runner.start()
     return runner
@@ -188,7 +194,7 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
                 write_note(settings.db, note)
                 noted = True
         if alerts is not None or dashboards_url:
-            rounds = start_rounds(session, alerts, settings, dashboards_url)
+            rounds = start_rounds(session, service.writer, alerts, settings, dashboards_url)
 
         # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
         # own handler; and since uvicorn re-raises the signal once it has shut down, this
