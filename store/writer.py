@@ -396,12 +396,13 @@ class StoreWriter:
     def _run(self) -> None:
         try:
             while True:
-                group = self._next_turn()
-                if group is None:
+                turn = self._next_turn()
+                if turn is None:
                     return
-                if isinstance(group, WriteCall):
-                    self._run_call(group)  # DuckDB's threads stay as the last group left them
+                if isinstance(turn, WriteCall):
+                    self._run_call(turn)  # DuckDB's threads stay as the last group left them
                     continue
+                group = turn
                 try:
                     self._write_group(group)
                 finally:
