@@ -108,13 +108,17 @@ class _Current:
 
 
 class Evaluator:
-    """Evaluates the rules against a store and queues notifications (see module docstring)."""
+    """Evaluates the rules against a store and queues notifications (see module docstring).
+
+    Its writes go to ``writer``; one built without a writer only plans (``dry_run``), as the
+    read API and a read-only database do.
+    """
 
     def __init__(
         self,
         session: Session,
         config: AlertConfig,
-        writer: StoreWriter,
+        writer: StoreWriter | None = None,
         *,
         dashboards_url: str = "",
     ) -> None:
@@ -173,6 +177,12 @@ class Evaluator:
             result = Evaluation(at, failed_rules=failed)
             self._plan(cursor, active, result, [], at)
             return result
+        if self.writer is None:
+            msg = (
+                "this Evaluator was built without the store's writer, so it can only plan: "
+                "pass the writer (Evaluator(session, config, writer)) or evaluate(dry_run=True)"
+            )
+            raise ValueError(msg)
 
         def apply(cursor: duckdb.DuckDBPyConnection) -> Evaluation:
             # planned on the writer's cursor, inside its transaction, so the stored state it
