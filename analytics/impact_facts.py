@@ -15,7 +15,8 @@ since then (the latency samples as their test result, which is all the assessmen
 :func:`read_recorded` fills changes in from there. Recorded facts stand only for exactly the
 windows and flag a change gets now: a change whose windows moved (new data widened its
 bounds) is gathered live again, and recorded again by the next refresh. Data that arrives
-later than that for a window already recorded is not counted in it.
+later than that for a window already recorded is not counted in it. The facts are gathered on
+a reader cursor; only storing them (:func:`record`) is handed to the store's one writer.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest, location_shift
 from analytics.views import register
 from analytics.windows import TimeWindow
+from store.write_fns import WriteFn
+from store.writer import StoreWriter
 
 HALF_WIDTH = timedelta(hours=24)
 MIN_HALF_WIDTH = timedelta(hours=1)
@@ -380,10 +383,13 @@ _SHIFT_TYPE = pa.struct(
 )
 
 
-def record(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts], now: datetime) -> None:
-    """Store gathered facts, replacing what was recorded before for the same changes."""
-    if not facts:
-        return
+def record(facts: list[WindowFacts], now: datetime) -> WriteFn[None]:
+    """The write function (see :mod:`store.write_fns`) that stores gathered ``facts``,
+    replacing what was recorded before for the same changes.
+
+    The rows are built (and the latency tests run) here, on the caller's thread; the write
+    function only writes them.
+    """
     rows: dict[str, list[Any]] = defaultdict(list)
 
     def add(f: WindowFacts, kind: str, service: str, side: int, cohort: str | None = None,
@@ -407,55 +413,49 @@ def record(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts], now: dat
             if test is not None:
                 add(f, "latency", service, 0, latency=test)
     ids = [f.change_id for f in facts]
-    cursor.execute("BEGIN TRANSACTION")
-    try:
-        cursor.execute(
-            "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-        )
-        cursor.execute(
-            "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-        )
-        register(
-            cursor,
-            "_recorded_windows",
-            {
-                "change_id": (ids, pa.string()),
-                "flag_key": ([f.flag for f in facts], pa.string()),
-                "environment": ([f.environment for f in facts], pa.string()),
-                **_edges(facts, ("before_start", "before_end", "after_start", "after_end")),
-            },
-        )
-        cursor.execute(
-            "INSERT INTO impact_windows BY NAME "
-            "SELECT *, $now AS recorded_at FROM _recorded_windows",
-            {"now": now},
-        )
-        if rows:
-            register(
-                cursor,
-                "_recorded_facts",
-                {
-                    "change_id": (rows["change_id"], pa.string()),
-                    "kind": (rows["kind"], pa.string()),
-                    "service": (rows["service"], pa.string()),
-                    "side": (rows["side"], pa.uint8()),
-                    "cohort": (rows["cohort"], pa.string()),
-                    "total": (rows["total"], pa.int64()),
-                    "hits": (rows["hits"], pa.int64()),
-                    "latency": (rows["latency"], _SHIFT_TYPE),
-                },
+    any_facts = bool(rows)
+    windows = {
+        "change_id": (ids, pa.string()),
+        "flag_key": ([f.flag for f in facts], pa.string()),
+        "environment": ([f.environment for f in facts], pa.string()),
+        **_edges(facts, ("before_start", "before_end", "after_start", "after_end")),
+    }
+    fact_columns = {
+        "change_id": (rows["change_id"], pa.string()),
+        "kind": (rows["kind"], pa.string()),
+        "service": (rows["service"], pa.string()),
+        "side": (rows["side"], pa.uint8()),
+        "cohort": (rows["cohort"], pa.string()),
+        "total": (rows["total"], pa.int64()),
+        "hits": (rows["hits"], pa.int64()),
+        "latency": (rows["latency"], _SHIFT_TYPE),
+    }
+
+    def write(cursor: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cursor.execute(
+                "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
             )
-            cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
-        cursor.execute("COMMIT")
-    except BaseException:
-        cursor.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_recorded_windows", "_recorded_facts"):
-            try:
-                cursor.unregister(name)
-            except duckdb.Error:
-                pass
+            cursor.execute(
+                "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
+            )
+            register(cursor, "_recorded_windows", windows)
+            cursor.execute(
+                "INSERT INTO impact_windows BY NAME "
+                "SELECT *, $now AS recorded_at FROM _recorded_windows",
+                {"now": now},
+            )
+            if any_facts:
+                register(cursor, "_recorded_facts", fact_columns)
+                cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
+        finally:
+            for name in ("_recorded_windows", "_recorded_facts"):
+                try:
+                    cursor.unregister(name)
+                except duckdb.Error:
+                    pass
+
+    return write
 
 
 def closed_facts(
@@ -481,18 +481,28 @@ def closed_facts(
 
 
 def refresh(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
+    cursor: duckdb.DuckDBPyConnection,
+    writer: StoreWriter,
+    now: datetime,
+    *,
+    grace: timedelta = LATE_DATA_GRACE,
 ) -> int:
     """Record the facts of closed changes not recorded yet for their current windows.
 
-    Returns how many changes were (re)recorded. The first run on a large store assesses every
-    closed change (as long as one uncached change-impact query); later runs only the changes
-    whose windows closed since.
+    Gathers them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how
+    many changes were (re)recorded. The first run on a large store assesses every closed change
+    (as long as one uncached change-impact query); later runs only the changes whose windows
+    closed since.
+
+    Raises:
+        StoreError: the writer could not store them (nothing was stored).
     """
     closed = closed_facts(cursor, now, grace=grace)
     found = recorded_keys(cursor, [f.change_id for f in closed])
     once = _unique_ids(closed)
     missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
+    if not missing:
+        return 0
     gather(cursor, missing)
-    record(cursor, missing, now)
+    writer.execute_write_fn(record(missing, now)).result()
     return len(missing)

@@ -5,7 +5,8 @@ on), then records the facts of changes whose windows have closed
 (:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
 (:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
 again. The first round runs as soon as the thread starts, so a large store gets its records
-without waiting one interval.
+without waiting one interval. Each part queries on a reader cursor of its own and writes
+through the service's writer (see :mod:`store.write_fns`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from alerts.rules import AlertConfig
 from alerts.webhook import deliver_pending
 from analytics import cohort_periods, impact_facts
 from analytics.session import Session
+from store.errors import StoreError
+from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +36,19 @@ class PeriodicRounds:
     def __init__(
         self,
         session: Session,
+        writer: StoreWriter,
         config: AlertConfig | None,
         *,
         interval: timedelta,
         dashboards_url: str = "",
     ) -> None:
         self.evaluator = (
-            None if config is None else Evaluator(session, config, dashboards_url=dashboards_url)
+            None
+            if config is None
+            else Evaluator(session, config, writer, dashboards_url=dashboards_url)
         )
         self._cursor_factory = session.cursor
+        self._writer = writer
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=10)
@@ -50,17 +57,19 @@ class PeriodicRounds:
     def start(self) -> None:
         self._thread.start()
 
-    def run_once(self) -> None:
+    def run_once(self, now: datetime | None = None) -> None:
+        """One round, as of ``now`` (default: the current time)."""
+        now = now or datetime.now(UTC)
         if self.evaluator is not None:
-            self.evaluator.evaluate()
+            self.evaluator.evaluate(now)
             url = self.evaluator.config.receiver.url
             if url:
-                deliver_pending(self._cursor_factory, url, client=self._client)
-        now = datetime.now(UTC)
-        recorded = impact_facts.refresh(self._cursor_factory(), now)
+                cursor = self._cursor_factory()
+                deliver_pending(cursor, self._writer, url, client=self._client, now=now)
+        recorded = impact_facts.refresh(self._cursor_factory(), self._writer, now)
         if recorded:
             log.info("recorded the facts of %d closed changes", recorded)
-        periods = cohort_periods.refresh(self._cursor_factory(), now)
+        periods = cohort_periods.refresh(self._cursor_factory(), self._writer, now)
         if periods:
             log.info("recorded the cohort engagement of %d closed periods", periods)
 
@@ -68,12 +77,13 @@ class PeriodicRounds:
         while True:
             try:
                 self.run_once()
-            except duckdb.Error as exc:
+            except (duckdb.Error, StoreError) as exc:
                 log.error("periodic round failed: %s", exc)
             if self._stop.wait(self._interval):
                 return
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:  # started
+            self._thread.join(30)
         self._client.close()

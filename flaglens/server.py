@@ -3,9 +3,10 @@
 The OTLP receivers (HTTP and gRPC) share one :class:`~ingest.service.IngestService` (the store,
 the contracts, the decode workers and the one writer); the read listener (the dashboards and
 the read API, :mod:`flaglens.read_listener`) and the periodic round (alerts, recording of
-closed windows) run beside them and read through their own cursors. DuckDB lets one process
-own a database file, so everything lives here; the note beside the database
-(:mod:`flaglens.discovery`) tells local readers where the read API is.
+closed windows) run beside them and read through their own cursors; the periodic round writes
+through the service's writer. DuckDB lets one process own a database file, so everything
+lives here; the note beside the database (:mod:`flaglens.discovery`) tells local readers where
+the read API is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from flaglens.settings import ServeSettings
 from ingest.http_server import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from store.writer import StoreWriter
 
 log = logging.getLogger("flaglens.serve")
 
@@ -96,12 +98,16 @@ def start_reading(
 
 
 def start_rounds(
-    session: Session, alerts: AlertConfig | None, settings: ServeSettings, dashboards_url: str
+    session: Session,
+    writer: StoreWriter,
+    alerts: AlertConfig | None,
+    settings: ServeSettings,
+    dashboards_url: str,
 ) -> PeriodicRounds:
     """The periodic rounds: alert rules and the recording of closed change windows and cohort
-    periods that the dashboards read."""
+    periods that the dashboards read, written through the service's writer."""
     runner = PeriodicRounds(
-        session, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
+        session, writer, alerts, interval=settings.alert_interval, dashboards_url=dashboards_url
     )
     runner.start()
     return runner
@@ -210,7 +216,9 @@ class Server:
                     write_note(settings.db, note)
                     noted = True
             if self.alerts is not None or dashboards_url:
-                rounds = start_rounds(session, self.alerts, settings, dashboards_url)
+                rounds = start_rounds(
+                    session, service.writer, self.alerts, settings, dashboards_url
+                )
             self.announce("OTLP/HTTP", self.otlp_url)
             if reading is not None:
                 if not settings.no_dashboards:
