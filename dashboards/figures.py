@@ -20,6 +20,7 @@ from analytics.volume import VolumeBucket
 
 VERDICT_COLOURS = {
     "regression": "#d62728",
+    "confounded": "#9467bd",
     "improvement": "#2ca02c",
     "no detectable effect": "#7f7f7f",
     "not enough data": "#bcbd22",
@@ -143,7 +144,8 @@ def change_timeline(
                 name=change.change_id,
                 customdata=[change.change_id],
                 hovertext=f"{change.change_id} {change.flag_key} {change.version}: "
-                f"{impact.verdict}{'' if change.authorized else ' (unauthorized)'}",
+                f"{impact.verdict}{'' if change.authorized else ' (unauthorized)'}"
+                + (f" with {', '.join(impact.confounded_with)}" if impact.confounded_with else ""),
                 hoverinfo="text",
                 showlegend=False,
             ),
