@@ -87,7 +87,8 @@ class WindowFacts:
     services: tuple[str, ...] = ()
     # service → its windows once the other changes on it are left out
     windows: dict[str, Windows] = field(default_factory=dict)
-    # (service, side) → (total, bad) server spans; side 0 = before, 1 = after
+    # (service, side) → (total, bad) server spans; side 0 = before, 1 = after, 2 = the burn
+    # window (from the after window's start)
     spans: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     # (service, cohort, side) → (exposed, engaged) subjects
     exposure: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
@@ -160,18 +161,19 @@ def epoch_minute(at: datetime) -> int:
 
 
 def _edges(windows: list[Windows]) -> dict[str, tuple[list[Any], Any]]:
-    """The before start, before end, after start and after end of each of ``windows`` (which
-    all have them), as view columns e0, e1, e2, e3: minutes since the epoch (every window is
-    whole minutes)."""
+    """The before start, before end, after start, after end and burn window end of each of
+    ``windows`` (which all have them), as view columns e0, e1, e2, e3, e4: minutes since the
+    epoch (every window is whole minutes)."""
     edges = (
         [w.before.start for w in windows if w.before],
         [w.before.end for w in windows if w.before],
         [w.after.start for w in windows if w.after],
         [w.after.end for w in windows if w.after],
+        [w.burn_until or w.after.end for w in windows if w.after],
     )
     return {
         name: ([epoch_minute(t) for t in values], pa.int64())
-        for name, values in zip(("e0", "e1", "e2", "e3"), edges, strict=True)
+        for name, values in zip(("e0", "e1", "e2", "e3", "e4"), edges, strict=True)
     }
 
 
@@ -184,14 +186,19 @@ _WINDOW_MINUTES = """
     UNION ALL
     SELECT *, unnest(range(e2, e3)) AS m, 1 AS side FROM {view}
 """
+# the same, and the minutes of the burn window as side 2
+_BURN_MINUTES = _WINDOW_MINUTES + (  # noqa: S608 - a template of constants
+    "UNION ALL SELECT *, unnest(range(e2, e4)) AS m, 2 AS side FROM {view}"
+)
 
 
-def _span(windows: list[Windows]) -> dict[str, datetime]:
-    """``lo`` and ``hi``: the time range all of ``windows`` lie in (to prune the scan)."""
-    return {
-        "lo": min(w.before.start for w in windows if w.before),
-        "hi": max(w.after.end for w in windows if w.after),
-    }
+def _span(windows: list[Windows], *, burn: bool = False) -> dict[str, datetime]:
+    """``lo`` and ``hi``: the time range all of ``windows`` (and their burn windows) lie in,
+    to prune the scan."""
+    ends = [w.after.end for w in windows if w.after]
+    if burn:
+        ends += [w.burn_until for w in windows if w.burn_until]
+    return {"lo": min(w.before.start for w in windows if w.before), "hi": max(ends)}
 
 
 def ledger(
@@ -216,21 +223,16 @@ def ledger(
     return [LedgerChange(*row) for row in rows]
 
 
-def collect(
+def frame(
     cursor: duckdb.DuckDBPyConnection,
     changes: list[LedgerChange],
     half_width: timedelta = HALF_WIDTH,
-) -> list[WindowFacts]:
-    """The facts of each of ``changes`` (``index`` = its position), recorded or gathered.
-
-    The changes of the ledger inside each change's reach are its candidates. Changes without
-    recorded facts for their present reach and candidates get their affected services (and
-    those of their candidates) counted, their windows planned and their facts gathered.
-    """
-    from analytics.impact_records import read_recorded
-
+) -> tuple[list[WindowFacts], dict[str, tuple[datetime | None, datetime | None]]]:
+    """Each of ``changes`` (``index`` = its position) with its reach, nominal windows and
+    candidates (the changes of the ledger inside its reach), nothing gathered; and the data
+    bounds of their environments."""
     if not changes:
-        return []
+        return [], {}
     environments = {c.environment for c in changes}
     bounds = data_bounds(cursor, environments)
     margin = 2 * half_width + 2 * _MINUTE
@@ -239,6 +241,9 @@ def collect(
         environments,
         TimeWindow(min(c.time for c in changes) - margin, max(c.time for c in changes) + margin),
     )
+    by_environment: dict[str, list[LedgerChange]] = defaultdict(list)
+    for other in nearby:
+        by_environment[other.environment].append(other)
     facts = []
     for index, change in enumerate(changes):
         env_bounds = bounds[change.environment]
@@ -248,18 +253,42 @@ def collect(
         if around is not None:
             candidates = tuple(
                 other
-                for other in nearby
-                if other.environment == change.environment
-                and around.start <= other.time < around.end
-                and other != change
+                for other in by_environment[change.environment]
+                if around.start <= other.time < around.end and other != change
             )
         facts.append(WindowFacts(index, change, around, nominal, candidates))
-    windowed = [f for f in facts if f.nominal is not None]
-    pending = read_recorded(cursor, windowed)
-    if pending:
-        _plan(cursor, pending, bounds, half_width)
-        gather(cursor, [f for f in pending if f.compared])
+    return facts, bounds
+
+
+def collect(
+    cursor: duckdb.DuckDBPyConnection,
+    changes: list[LedgerChange],
+    half_width: timedelta = HALF_WIDTH,
+) -> list[WindowFacts]:
+    """The facts of each of ``changes`` (``index`` = its position), recorded or gathered.
+
+    Changes without recorded facts for their present reach and candidates get their affected
+    services (and those of their candidates) counted, their windows planned and their facts
+    gathered.
+    """
+    from analytics.impact_records import read_recorded
+
+    facts, bounds = frame(cursor, changes, half_width)
+    pending = read_recorded(cursor, [f for f in facts if f.nominal is not None])
+    complete(cursor, pending, bounds, half_width)
     return facts
+
+
+def complete(
+    cursor: duckdb.DuckDBPyConnection,
+    facts: list[WindowFacts],
+    bounds: dict[str, tuple[datetime | None, datetime | None]],
+    half_width: timedelta = HALF_WIDTH,
+) -> None:
+    """Plan the windows of ``facts`` (framed, with nominal windows) and gather their facts."""
+    if facts:
+        _plan(cursor, facts, bounds, half_width)
+        gather(cursor, [f for f in facts if f.compared])
 
 
 def _plan(
@@ -415,7 +444,7 @@ def targets(pairs: list[tuple[WindowFacts, str]]) -> dict[str, tuple[list[Any], 
 
 
 def _count_spans(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
-    """Server spans and errors per change, affected service and side.
+    """Server spans and errors per change, affected service and side (2: the burn window).
 
     Spans are counted per minute once (windows are whole minutes, so sums of minutes are
     exact), then summed per window.
@@ -435,13 +464,13 @@ def _count_spans(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) ->
                 GROUP BY ALL
             )
             SELECT wm.w, wm.service, wm.side, sum(n), sum(bad)
-            FROM ({_WINDOW_MINUTES.format(view="_impact_targets")}) wm
+            FROM ({_BURN_MINUTES.format(view="_impact_targets")}) wm
             JOIN minutes ON minutes.service_name = wm.service AND minutes.environment = wm.env
              AND minutes.m = wm.m
             GROUP BY ALL
             """,  # noqa: S608 - built from constants
             {"services": sorted(set(columns["service"][0]))}
-            | _span([f.windows[s] for f, s in pairs]),
+            | _span([f.windows[s] for f, s in pairs], burn=True),
         ).fetchall()
     finally:
         cursor.unregister("_impact_targets")
@@ -449,7 +478,7 @@ def _count_spans(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) ->
     for w, service, side, n, bad in rows:
         by_index[w].spans[(service, side)] = (int(n), int(bad))
     for f, service in pairs:  # a side without spans counts none
-        for side in (0, 1):
+        for side in (0, 1, 2):
             f.spans.setdefault((service, side), (0, 0))
 
 
@@ -539,22 +568,13 @@ def record(facts: list[WindowFacts], now: datetime) -> WriteFn[None]:
 def closed_facts(
     cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
 ) -> list[WindowFacts]:
-    """Every change of the ledger whose reach is closed at ``now`` (not gathered).
+    """Every change of the ledger whose reach is closed at ``now``, framed (not gathered).
 
     Closed: it has windows, and its reach ends at or before :func:`closed_until`.
     """
-    changes = ledger(cursor)
-    if not changes:
-        return []
-    bounds = data_bounds(cursor, {c.environment for c in changes})
+    facts, _ = frame(cursor, ledger(cursor))
     until = closed_until(cursor, now, grace=grace)
-    closed = []
-    for index, change in enumerate(changes):
-        around = reach(change.time, bounds[change.environment])
-        nominal = comparison_windows(change.time, bounds[change.environment])
-        if around is not None and nominal is not None and around.end <= until:
-            closed.append(WindowFacts(index, change, around, nominal))
-    return closed
+    return [f for f in facts if f.nominal is not None and f.reach and f.reach.end <= until]
 
 
 def refresh(
@@ -564,23 +584,26 @@ def refresh(
     *,
     grace: timedelta = LATE_DATA_GRACE,
 ) -> int:
-    """Record the facts of closed changes not recorded yet for their current reach.
+    """Record the facts of closed changes not recorded yet for their present reach and
+    candidates.
 
     Gathers them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how
     many changes were (re)recorded. The first run on a large store assesses every closed change
-    (as long as one uncached change-impact query); later runs only the changes whose reach
-    closed since.
+    (as long as one uncached change-impact query); later runs compare what is recorded with the
+    ledger only, and gather only the changes whose reach closed since.
 
     Raises:
         StoreError: the writer could not store them (nothing was stored).
     """
-    from analytics.impact_records import unique_ids
+    from analytics.impact_records import recorded_keys, unique_ids
 
     closed = closed_facts(cursor, now, grace=grace)
     once = unique_ids([f.change_id for f in closed])
-    facts = collect(cursor, [f.change for f in closed if f.change_id in once])
-    missing = [f for f in facts if not f.recorded]
+    found = recorded_keys(cursor, sorted(once))
+    missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
     if not missing:
         return 0
+    bounds = data_bounds(cursor, {f.environment for f in missing})
+    complete(cursor, missing, bounds)
     writer.execute_write_fn(record(missing, now)).result()
     return len(missing)

@@ -18,6 +18,7 @@ from analytics.impact_facts import WindowFacts
 from analytics.impact_windows import Windows
 from analytics.quantiles import QuantileTest
 from analytics.stats import ShiftTest
+from analytics.views import register
 from analytics.windows import TimeWindow
 
 _TIME = pa.timestamp("us", tz="UTC")
@@ -38,30 +39,46 @@ def _window(start: Any, end: Any) -> TimeWindow | None:
     return None if start is None or end is None else TimeWindow(start, end)
 
 
+def recorded_keys(
+    cursor: duckdb.DuckDBPyConnection, change_ids: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """change_id → the key (see :attr:`WindowFacts.key`) its facts were recorded for."""
+    if not change_ids:
+        return {}
+    # ids as a view, not a list parameter: DuckDB converts a list parameter element by element,
+    # trying to import pandas for each one where it is not installed (milliseconds for 60 ids)
+    register(cursor, "_recorded_ids", {"id": (change_ids, pa.string())})
+    try:
+        rows = cursor.execute(
+            "SELECT change_id, flag_key, environment, reach_start, reach_end, candidates "
+            "FROM impact_windows WHERE change_id IN (SELECT id FROM _recorded_ids)"
+        ).fetchall()
+    finally:
+        cursor.unregister("_recorded_ids")
+    return {row[0]: (*row[1:5], tuple(row[5])) for row in rows}
+
+
 def read_recorded(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> list[WindowFacts]:
     """Fill in the facts recorded for exactly these changes; returns the others (not filled)."""
     if not facts:
         return []
     once = unique_ids([f.change_id for f in facts])
-    rows = cursor.execute(
-        "SELECT change_id, flag_key, environment, reach_start, reach_end, candidates "
-        "FROM impact_windows WHERE change_id IN (SELECT unnest($ids))",
-        {"ids": sorted(once)},
-    ).fetchall()
-    usable: dict[str, WindowFacts] = {}
-    by_id = {f.change_id: f for f in facts if f.change_id in once}
-    for change_id, flag, env, start, end, candidates in rows:
-        f = by_id[change_id]
-        if f.key == (flag, env, start, end, tuple(candidates)):
-            usable[change_id] = f
+    found = recorded_keys(cursor, sorted(once))
+    usable = {
+        f.change_id: f for f in facts if f.change_id in once and found.get(f.change_id) == f.key
+    }
     if usable:
-        table = cursor.execute(
-            "SELECT change_id, kind, service, side, cohort, total, hits, before_start, "
-            "before_end, after_start, after_end, adjusted_for, confounded_with, burn_until, "
-            "latency, quantile FROM impact_facts WHERE change_id IN (SELECT unnest($ids)) "
-            "ORDER BY change_id, service, quantile.quantile",
-            {"ids": sorted(usable)},
-        ).to_arrow_table()
+        register(cursor, "_recorded_ids", {"id": (sorted(usable), pa.string())})
+        try:
+            table = cursor.execute(
+                "SELECT change_id, kind, service, side, cohort, total, hits, before_start, "
+                "before_end, after_start, after_end, adjusted_for, confounded_with, "
+                "burn_until, latency, quantile FROM impact_facts "
+                "WHERE change_id IN (SELECT id FROM _recorded_ids) "
+                "ORDER BY change_id, service, quantile.quantile"
+            ).to_arrow_table()
+        finally:
+            cursor.unregister("_recorded_ids")
         columns = {name: table[name].to_pylist() for name in table.column_names}
         services: dict[str, list[str]] = defaultdict(list)
         quantiles: dict[tuple[str, str], list[QuantileTest]] = defaultdict(list)

@@ -26,8 +26,9 @@ CREATE TABLE impact_facts (
     kind              VARCHAR NOT NULL,           -- 'service' | 'spans' | 'exposure' | 'latency'
                                                   -- | 'quantile'
     service           VARCHAR NOT NULL,           -- 'service': it evaluated the flag (affected)
-    side              UTINYINT NOT NULL,          -- 0 = before window, 1 = after window (0 for
-                                                  -- 'service', 'latency' and 'quantile')
+    side              UTINYINT NOT NULL,          -- 0 = before window, 1 = after window, 2 =
+                                                  -- burn window ('spans' only; 0 for 'service',
+                                                  -- 'latency' and 'quantile')
     cohort            VARCHAR,                    -- 'exposure': cohort.id
     total             BIGINT,                     -- 'spans': server spans; 'exposure': exposed subjects
     hits              BIGINT,                     -- 'spans': failed spans; 'exposure': engaged subjects
