@@ -30,8 +30,9 @@ counted effect in the verdict's direction.
 Every change of a window is assessed with a fixed number of queries whatever the number of
 changes. The facts of each change's windows (:mod:`analytics.impact_facts`) are read where
 ``flaglens serve`` has recorded them and gathered live for the others; the SLO counts of the
-budget effects are always counted live (the SLO file may change), one scan of the affected
-services' spans per call.
+budget effects are counted live (the SLO file may change), their span totals taken from the
+facts, so that a call reads only the slow spans of latency SLOs (and every span of an SLO that
+covers every environment).
 """
 
 from __future__ import annotations
