@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from analytics.errors import AnalyticsError, InvalidWindow
 from analytics.windows import TimeWindow
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 MAX_BUCKETS = 100_000
-CORRECTIONS = ("holm", "bh")
+Correction = Literal["bh", "holm"]
+CORRECTIONS: tuple[Correction, ...] = ("bh", "holm")
+DEFAULT_CORRECTION: Final[Correction] = "bh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class Query:
     """Cohorts: test each cohort against the previous window of equal length."""
     rates: bool = False
     """Contracts: violation rates per service and contract instead of each error."""
-    correction: str = "bh"
+    correction: str = DEFAULT_CORRECTION
     """Changes and cohort shifts: the correction over the family of tests ranked together,
     ``bh`` (Benjamini–Hochberg, false discovery rate) or ``holm`` (family-wise error rate)."""
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analytics.analyses import ANALYSES, Query
+from analytics.analyses import ANALYSES, CORRECTIONS, DEFAULT_CORRECTION, Query
 from analytics.errors import AnalyticsError
 from analytics.session import AnalyticsConfig
 from analytics.windows import TimeWindow, parse_duration
@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--correction",
-        choices=("bh", "holm"),
-        default="bh",
+        choices=CORRECTIONS,
+        default=DEFAULT_CORRECTION,
         help="changes, cohorts --compare: correction over every test ranked together, "
         "Benjamini-Hochberg (default: false discovery rate) or Holm (family-wise error rate)",
     )
