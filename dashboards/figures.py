@@ -123,10 +123,16 @@ def change_timeline(
         1,
     )
     top = max((v or 0.0 for _, v in burn), default=1.0) or 1.0
+    # one line per change across the shared x axis, set once: add_vline per change copies
+    # every shape so far into each of the four panels (seconds for a day of 30 changes)
+    lines = []
     for impact in impacts:
         change = impact.change
         colour = VERDICT_COLOURS[impact.verdict]
-        figure.add_vline(x=change.time, line_color=colour, line_width=1, opacity=0.6)
+        lines.append(
+            {"type": "line", "xref": "x", "yref": "paper", "x0": change.time, "x1": change.time,
+             "y0": 0, "y1": 1, "line": {"color": colour, "width": 1}, "opacity": 0.6}
+        )  # fmt: skip
         figure.add_trace(
             go.Scatter(
                 x=[change.time],
@@ -154,7 +160,9 @@ def change_timeline(
         )
     figure.update_yaxes(tickformat=".1%", row=2, col=1)
     figure.update_yaxes(tickformat=".0%", row=4, col=1)
-    figure.update_layout(height=820, title=f"{service}: changes against SLIs", **_LAYOUT)
+    figure.update_layout(
+        height=820, title=f"{service}: changes against SLIs", shapes=lines, **_LAYOUT
+    )
     return figure
 
 

@@ -94,7 +94,7 @@ def test_auto_refresh_interval_comes_from_the_url(source):
 
 @pytest.fixture(scope="module")
 def week_source(sample_week):
-    store = Store.open(sample_week.db)
+    store = Store.open(sample_week.db, read_only=True)  # as the other readers of the week
     config = AnalyticsConfig(db=sample_week.db, key_file=sample_week.keys)
     yield DataSource(Session(store.cursor, config))
     store.close()
@@ -124,3 +124,13 @@ def test_the_policy_changes_page_names_the_family_and_the_changes_near_others(
 def test_the_cohorts_page_names_the_family_of_its_shifts(week_source):
     _h, _c, content, _off, _i = render_view(week_source, "/cohorts", WEEK)
     assert "p adjusted (bh) over all" in str(content)
+
+
+def test_the_timeline_draws_each_change_once_across_the_panels(week_source):
+    window = TimeWindow.parse("2026-11-16T00:00Z", "2026-11-23T00:00Z")
+    impacts = week_source.impacts(window, "prod")
+    figure = figures.change_timeline([], impacts, service="checkout")
+    assert len(impacts) > 30 and len(figure.layout.shapes) == len(impacts)
+    for shape, item in zip(figure.layout.shapes, impacts, strict=True):
+        assert (shape.x0, shape.yref, shape.y0, shape.y1) == (item.change.time, "paper", 0, 1)
+        assert shape.line.color == figures.VERDICT_COLOURS[item.verdict]

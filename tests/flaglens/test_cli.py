@@ -59,6 +59,10 @@ def test_every_field_of_analyze_changes_json_is_documented(sample_week, capsys):
     fields = set(_field_names(rows))
     assert {"percentiles", "confounded_with", "burn_window", "family", "same_test_as"} <= fields
     assert fields - documented == set()
+    latency = [e for r in rows for e in r["effects"] if e["metric"] == "latency"]
+    assert latency and all(set(e["percentiles"]) == {"p50", "p95", "p99"} for e in latency)
+    assert all(p["before"]["value"] and p["after"]["value"] and p["before"]["ci95"]
+               for e in latency for p in e["percentiles"].values())  # fmt: skip
 
 
 def test_bad_input_is_a_clear_error(sample_week, capsys):
