@@ -142,7 +142,8 @@ def test_a_change_that_gains_a_neighbour_is_gathered_again(sample_week, tmp_path
     shift = sample_week.manifest["stories"]["cohort_shift"]
     with Store.open(db) as store:
         cursor = store.cursor()
-        impact_facts.refresh(cursor, FAR_FUTURE)
+        with StoreWriter(store) as writer:
+            assert impact_facts.refresh(cursor, writer, FAR_FUTURE) > 0
         # the same flag changed again two hours after the cohort shift
         cursor.execute(
             "INSERT INTO policy_changes SELECT * REPLACE (change_id || '-again' AS change_id, "
