@@ -105,8 +105,8 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
     with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
         every = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        # an hour after the last window closed... minus a minute: that one is not recorded yet
-        last_end = max(f.after.end for f in every)
+        # an hour after the last reach closed... minus a minute: that one is not recorded yet
+        last_end = max(f.reach.end for f in every)
         now = last_end + recording.LATE_DATA_GRACE - timedelta(minutes=1)
         recorded = impact_facts.refresh(cursor, writer, now)
         assert 0 < recorded < len(every)
@@ -116,12 +116,12 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
         )
         live_before = _impacts(store, week, keys)
 
-        # facts recorded for other windows (as after new data moved a change's bounds) are not
+        # facts recorded for another reach (as after new data moved a change's bounds) are not
         # used: that change is gathered live, and the next refresh records it again
         moved = every[0].change_id
         cursor.execute("DELETE FROM impact_facts WHERE change_id = $c", {"c": moved})
         cursor.execute(
-            "UPDATE impact_windows SET after_end = after_end - INTERVAL 1 MINUTE "
+            "UPDATE impact_windows SET reach_end = reach_end - INTERVAL 1 MINUTE "
             "WHERE change_id = $c",
             {"c": moved},
         )
@@ -130,12 +130,42 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
         assert _impacts(store, week, keys) == live_before
 
 
+def test_a_change_that_gains_a_neighbour_is_gathered_again(sample_week, tmp_path):
+    """A change arriving late inside a recorded change's reach, on its services, moves its
+    windows: the record no longer stands for it."""
+    db = _copy_without_records(sample_week, tmp_path)
+    week = TimeWindow(
+        datetime.fromisoformat(sample_week.manifest["start"]),
+        datetime.fromisoformat(sample_week.manifest["end"]),
+    )
+    keys = KeyRing.load(sample_week.keys)
+    shift = sample_week.manifest["stories"]["cohort_shift"]
+    with Store.open(db) as store:
+        cursor = store.cursor()
+        with StoreWriter(store) as writer:
+            assert impact_facts.refresh(cursor, writer, FAR_FUTURE) > 0
+        # the same flag changed again two hours after the cohort shift
+        cursor.execute(
+            "INSERT INTO policy_changes SELECT * REPLACE (change_id || '-again' AS change_id, "
+            "time + INTERVAL 2 HOUR AS time) FROM policy_changes WHERE change_id = $c",
+            {"c": shift["change_id"]},
+        )
+        found = {i["change"]["change_id"]: i for i in map(json.loads, _impacts(store, week, keys))}
+        mine = found[shift["change_id"]]
+        assert mine["adjusted_for"] == [shift["change_id"] + "-again"]
+        again = found[shift["change_id"] + "-again"]["change"]["time"]
+        assert mine["windows"][shift["service"]]["after"][1] <= again
+        cursor.execute("DELETE FROM impact_facts")
+        cursor.execute("DELETE FROM impact_windows")
+        assert [json.loads(i) for i in _impacts(store, week, keys)] == list(found.values())
+
+
 def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path):
     db = _copy_without_records(sample_week, tmp_path)
     with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
         every = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        first_end = min(f.after.end for f in every)
+        first_end = min(f.reach.end for f in every)
         # a backfill: a span from before the first change's window closed, ingested just now
         now = FAR_FUTURE
         cursor.execute(
