@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 VENV := .venv/bin
 
-.PHONY: setup demo demo-lake test check lint typecheck contracts-check
+.PHONY: setup demo demo-lake test check lint typecheck contracts-check pytest wheel
 
 setup:
 	./scripts/setup
@@ -25,5 +25,11 @@ typecheck:
 contracts-check:
 	$(VENV)/flaglens contracts check contracts --base HEAD~1
 
-test: setup lint typecheck contracts-check
+pytest:
 	$(VENV)/pytest
+
+# the built wheel, installed outside the tree, runs the demo (scripts/check-wheel)
+wheel:
+	./scripts/check-wheel
+
+test: setup lint typecheck contracts-check pytest wheel

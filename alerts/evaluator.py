@@ -12,8 +12,10 @@ One evaluation at instant ``now``:
    labels into Alertmanager webhook payloads (version 4) and queued in ``alert_outbox``.
 
 Every transition is written to ``alert_history``; the state and the outbox are written in the
-same transaction, so a crash never loses or repeats a notification. :mod:`.webhook` delivers
-the outbox with retries.
+same transaction, so a crash never loses or repeats a notification. The conditions (step 1) are
+queried on a reader cursor; steps 2 and 3, which read the current state and write the next, run
+as one write function of the store's writer (see :mod:`store.write_fns`). :mod:`.webhook`
+delivers the outbox with retries.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from alerts.rules import CONDITIONS, AlertConfig, Instance, Rule
 from analytics.errors import AnalyticsError
 from analytics.session import Session
 from contracts.errors import ContractError
+from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 _NEVER = "0001-01-01T00:00:00Z"
@@ -105,17 +108,23 @@ class _Current:
 
 
 class Evaluator:
-    """Evaluates the rules against a store and queues notifications (see module docstring)."""
+    """Evaluates the rules against a store and queues notifications (see module docstring).
+
+    Its writes go to ``writer``; one built without a writer only plans (``dry_run``), as the
+    read API and a read-only database do.
+    """
 
     def __init__(
         self,
         session: Session,
         config: AlertConfig,
+        writer: StoreWriter | None = None,
         *,
         dashboards_url: str = "",
     ) -> None:
         self.session = session
         self.config = config
+        self.writer = writer
         self.dashboards_url = dashboards_url.rstrip("/")
 
     def _instances(
@@ -154,28 +163,38 @@ class Evaluator:
     def evaluate(self, now: datetime | None = None, *, dry_run: bool = False) -> Evaluation:
         """Run every rule once at ``now``; returns what changed.
 
-        With ``dry_run`` nothing is written (no transaction is even opened): the result says
+        With ``dry_run`` nothing is written (the writer is not even asked): the result says
         what an evaluation at ``now`` would change and queue, given the stored states.
+
+        Raises:
+            StoreError: the writer could not store the new state (nothing was stored).
         """
-        now = now or datetime.now(UTC)
+        at = now or datetime.now(UTC)
         cursor = self.session.cursor()
-        result = Evaluation(now)
-        active = self._instances(cursor, now, result.failed_rules)
-        result.active = len(active)
-        writes: list[_Write] = []
+        failed: set[str] = set()
+        active = self._instances(cursor, at, failed)
         if dry_run:
-            self._plan(cursor, active, result, writes, now)
+            result = Evaluation(at, failed_rules=failed)
+            self._plan(cursor, active, result, [], at)
             return result
-        cursor.execute("BEGIN TRANSACTION")
-        try:
-            self._plan(cursor, active, result, writes, now)
+        if self.writer is None:
+            msg = (
+                "this Evaluator was built without the store's writer, so it can only plan: "
+                "pass the writer (Evaluator(session, config, writer)) or evaluate(dry_run=True)"
+            )
+            raise ValueError(msg)
+
+        def apply(cursor: duckdb.DuckDBPyConnection) -> Evaluation:
+            # planned on the writer's cursor, inside its transaction, so the stored state it
+            # starts from is the one it replaces
+            result = Evaluation(at, failed_rules=failed)
+            writes: list[_Write] = []
+            self._plan(cursor, active, result, writes, at)
             for sql, params in writes:
                 cursor.execute(sql, params)
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        return result
+            return result
+
+        return self.writer.execute_write_fn(apply).result()
 
     def _plan(
         self,
@@ -187,6 +206,7 @@ class Evaluator:
     ) -> None:
         """Work out the transitions and notifications against the stored states, filling
         ``result`` and listing the statements that record them in ``writes``."""
+        result.active = len(active)
         current = self._current(cursor)
         notify: list[tuple[_Current, str]] = []
         for fp, (rule, instance, labels, notes) in active.items():

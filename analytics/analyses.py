@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from analytics.errors import AnalyticsError, InvalidWindow
 from analytics.windows import TimeWindow
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 MAX_BUCKETS = 100_000
-CORRECTIONS = ("holm", "bh")
+Correction = Literal["bh", "holm"]
+CORRECTIONS: tuple[Correction, ...] = ("bh", "holm")
+DEFAULT_CORRECTION: Final[Correction] = "bh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,9 @@ class Query:
     """Cohorts: test each cohort against the previous window of equal length."""
     rates: bool = False
     """Contracts: violation rates per service and contract instead of each error."""
-    correction: str = "holm"
-    """Changes: multiple-testing correction, ``holm`` or ``bh`` (Benjamini–Hochberg)."""
+    correction: str = DEFAULT_CORRECTION
+    """Changes and cohort shifts: the correction over the family of tests ranked together,
+    ``bh`` (Benjamini–Hochberg, false discovery rate) or ``holm`` (family-wise error rate)."""
 
     def __post_init__(self) -> None:
         if self.bucket is not None:
@@ -95,7 +98,7 @@ def _cohorts(session: Session, query: Query) -> list[dict[str, Any]]:
     if query.compare:
         shifts = cohort_shifts(
             session.cursor(), query.window.previous(), query.window,
-            service=query.service, environment=query.environment,
+            service=query.service, environment=query.environment, correction=query.correction,
         )  # fmt: skip
         return [s.as_dict() for s in shifts]
     rows = engagement_by_cohort(

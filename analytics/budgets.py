@@ -28,7 +28,8 @@ BURN_WINDOWS: dict[str, timedelta] = {
 }
 
 
-def _bad_predicate(slo: SLO) -> str:
+def bad_predicate(slo: SLO) -> str:
+    """SQL over ``spans``: whether a server span is a bad event of the SLO."""
     if slo.sli == "availability":
         return "(status_code = 'error' OR coalesce(http_status_code, 0) >= 500)"
     return f"(duration_ms > {float(slo.threshold_ms or 0)!r})"
@@ -68,7 +69,7 @@ def _events(slo: SLO) -> tuple[str, dict[str, Any]]:
         params["env"] = slo.environment
     if slo.source == "spans":
         return (
-            f"SELECT start_time AS t, 1 AS n, CASE WHEN {_bad_predicate(slo)} THEN 1 ELSE 0 END "  # noqa: S608
+            f"SELECT start_time AS t, 1 AS n, CASE WHEN {bad_predicate(slo)} THEN 1 ELSE 0 END "  # noqa: S608
             f"AS bad FROM spans WHERE service_name = $service {env} AND kind = 'server' "
             "AND start_time >= $lo AND start_time < $hi",
             params,
@@ -317,13 +318,13 @@ def _span_statuses(
         {slo.compliance_window(at).start for slo in slos}
         | {at - size for size in BURN_WINDOWS.values()}
     )
-    predicates = sorted({_bad_predicate(slo) for slo in slos})
+    predicates = sorted({bad_predicate(slo) for slo in slos})
     bad = [f"count(*) FILTER (WHERE {p})" for p in predicates]
     rows = _span_counts_by_slot(cursor, starts, {slo.service for slo in slos}, at, bad)
 
     def count(slo: SLO, since: datetime, bad: bool) -> int:
         first = starts.index(since)
-        column = 4 + predicates.index(_bad_predicate(slo)) if bad else 3
+        column = 4 + predicates.index(bad_predicate(slo)) if bad else 3
         return sum(
             int(row[column])
             for row in rows

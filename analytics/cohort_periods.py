@@ -7,8 +7,9 @@ Like a recording rule: once a period has closed (the rule of
 the same for all environments together (distinct subjects do not add up over environments).
 ``cohort_periods_span`` holds, per width, the contiguous span of periods recorded so far; a
 refresh records only the closed periods outside it, so with nothing new it costs a few small
-queries. :func:`read` gives :func:`analytics.cohorts.engagement_by_cohort` the recorded periods
-lying wholly inside a window; the rest it counts live. Data arriving for a period after it was
+queries. It counts on a reader cursor and hands the rows to the store's one writer.
+:func:`read` gives :func:`analytics.cohorts.engagement_by_cohort` the recorded periods lying
+wholly inside a window; the rest it counts live. Data arriving for a period after it was
 recorded is not counted in it.
 
 Subjects are told apart by ``hash(subject_id)``, as the live per-subject masks do.
@@ -25,6 +26,7 @@ import pyarrow as pa
 from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.views import register
 from analytics.windows import TimeWindow
+from store.writer import StoreWriter
 
 # the widths the Cohorts page picks for ranges up to about 40 days (dashboards.state.bucket_for)
 RECORDED_WIDTHS = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24))
@@ -159,13 +161,21 @@ def _count(
 
 
 def refresh(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
+    cursor: duckdb.DuckDBPyConnection,
+    writer: StoreWriter,
+    now: datetime,
+    *,
+    grace: timedelta = LATE_DATA_GRACE,
 ) -> int:
     """Record the closed periods not recorded yet, for every recorded width.
 
-    Returns how many periods were recorded (over all widths). The span recorded per width
-    grows at its end as periods close, and at its start when older data has arrived (a
-    backfill, once it is closed too). Earlier and later periods are counted in separate passes.
+    Counts them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how many
+    periods were recorded (over all widths). The span recorded per width grows at its end as
+    periods close, and at its start when older data has arrived (a backfill, once it is closed
+    too). Earlier and later periods are counted in separate passes.
+
+    Raises:
+        StoreError: the writer could not store them (nothing was stored).
     """
     until = closed_until(cursor, now, grace=grace)
     row = cursor.execute("SELECT min(time) FROM decisions").fetchone()
@@ -175,9 +185,10 @@ def refresh(
     earlier: list[tuple[timedelta, datetime, datetime]] = []
     later: list[tuple[timedelta, datetime, datetime]] = []
     spans: dict[timedelta, tuple[datetime, datetime]] = {}
+    seen: dict[timedelta, tuple[datetime, datetime] | None] = {}
     for width in RECORDED_WIDTHS:
         lo, hi = floor_to(first, width), floor_to(until, width)
-        span = recorded_span(cursor, width)
+        span = seen[width] = recorded_span(cursor, width)
         todo = []
         if span is None:
             todo = [(width, lo, hi)] if lo < hi else []
@@ -195,11 +206,21 @@ def refresh(
     if not spans:
         return 0
     found = [_count(cursor, part) for part in (earlier, later) if part]
-    cursor.execute("BEGIN TRANSACTION")
-    try:
-        for n, columns in enumerate(found):
-            register(cursor, f"_cohort_periods_{n}", columns)
-            cursor.execute(f"INSERT INTO cohort_periods BY NAME SELECT * FROM _cohort_periods_{n}")  # noqa: S608
+    periods = sum((b - a) // w for w, a, b in earlier + later)
+
+    def write(cursor: duckdb.DuckDBPyConnection) -> int:
+        # counted against the spans read above: if another refresh moved one since, these
+        # rows would repeat its periods, so record nothing (the next refresh counts again)
+        if any(recorded_span(cursor, width) != seen[width] for width in spans):
+            return 0
+        try:
+            for n, columns in enumerate(found):
+                register(cursor, f"_cohort_periods_{n}", columns)
+                view = f"_cohort_periods_{n}"
+                cursor.execute(f"INSERT INTO cohort_periods BY NAME SELECT * FROM {view}")  # noqa: S608
+        finally:
+            for n in range(len(found)):
+                cursor.unregister(f"_cohort_periods_{n}")
         for width, (start, end) in spans.items():
             w = int(width.total_seconds())
             cursor.execute("DELETE FROM cohort_periods_span WHERE width_s = $w", {"w": w})
@@ -207,11 +228,6 @@ def refresh(
                 "INSERT INTO cohort_periods_span VALUES ($w, $start, $end, $now)",
                 {"w": w, "start": start, "end": end, "now": now},
             )
-        cursor.execute("COMMIT")
-    except BaseException:
-        cursor.execute("ROLLBACK")
-        raise
-    finally:
-        for n in range(len(found)):
-            cursor.unregister(f"_cohort_periods_{n}")
-    return sum((b - a) // w for w, a, b in earlier + later)
+        return periods
+
+    return writer.execute_write_fn(write).result()

@@ -3,7 +3,9 @@
 A subject is *exposed* in a period when a decision was evaluated for it
 (``feature_flag.context.id``) and *engaged* when it also sent an engagement event (``user.id``)
 in that period. Shifts between two windows are two-proportion tests with a confidence interval,
-reported only when both sides have at least ``min_sample`` exposed subjects.
+reported only when both sides have at least ``min_sample`` exposed subjects; the p-values of
+every cohort compared at once are one family, adjusted together (Benjamini–Hochberg by
+default), and a shift is *significant* when its adjusted p-value is under 0.05.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ import duckdb
 import numpy as np
 
 from analytics import cohort_periods
-from analytics.stats import ProportionTest, minimum_detectable_difference, two_proportion
+from analytics.errors import AnalyticsError
+from analytics.stats import (
+    CORRECTIONS,
+    ProportionTest,
+    minimum_detectable_difference,
+    two_proportion,
+)
 from analytics.windows import TimeWindow, bucket_index, bucket_start
 
 MIN_SAMPLE = 100
+ALPHA = 0.05
 _MINUTE = timedelta(minutes=1)
 
 
@@ -287,10 +296,18 @@ class CohortShift:
     engaged_before: int = 0
     engaged_after: int = 0
     min_sample: int = MIN_SAMPLE
+    p_adjusted: float | None = None  # over every cohort of the comparison (None: no test)
+    correction: str = "bh"
+    family: str = ""
 
     @property
     def enough_data(self) -> bool:
         return self.test is not None
+
+    @property
+    def significant(self) -> bool:
+        """Adjusted p under 0.05 (over the cohorts compared together)."""
+        return self.p_adjusted is not None and self.p_adjusted < ALPHA
 
     @property
     def detectable_difference(self) -> float | None:
@@ -314,6 +331,10 @@ class CohortShift:
             "enough_data": self.enough_data,
             "detectable_difference": self.detectable_difference,
             "test": self.test.as_dict() if self.test else None,
+            "p_adjusted": self.p_adjusted,
+            "correction": self.correction,
+            "family": self.family,
+            "significant": self.significant,
         }
 
 
@@ -326,12 +347,18 @@ def cohort_shifts(
     environment: str | None = None,
     flag: str | None = None,
     min_sample: int = MIN_SAMPLE,
+    correction: str = "bh",
 ) -> list[CohortShift]:
     """Each cohort's engagement rate in ``after`` against ``before``.
 
     A cohort with fewer than ``min_sample`` exposed subjects on either side gets no test
-    (``test`` is None), but still its counts and the difference it could have detected.
+    (``test`` is None), but still its counts and the difference it could have detected. The
+    tests of all cohorts are adjusted together with ``correction`` (``bh`` or ``holm``).
     """
+    if correction not in CORRECTIONS:
+        raise AnalyticsError(
+            f"unknown correction {correction!r}; choose from {sorted(CORRECTIONS)}"
+        )
     filters = {"service": service, "environment": environment, "flag": flag}
     width = before.duration
     exact = timedelta(microseconds=int(width.total_seconds() * 1_000_000)) == width
@@ -348,10 +375,22 @@ def cohort_shifts(
         for name, window in (("before", before), ("after", after)):
             counts = engagement_in(cursor, window, **filters)
             sides[name] = {c: (e, n) for c, (n, e) in counts.items()}
-    shifts = []
+    found = []
     for cohort in sorted(set(sides["before"]) | set(sides["after"])):
         e1, n1 = sides["before"].get(cohort, (0, 0))
         e2, n2 = sides["after"].get(cohort, (0, 0))
         test = two_proportion(e1, n1, e2, n2) if min(n1, n2) >= min_sample else None
-        shifts.append(CohortShift(cohort, before, after, test, n1, n2, e1, e2, min_sample))
-    return shifts
+        found.append((cohort, test, n1, n2, e1, e2))
+    tested = [test.p_value for _, test, *_ in found if test is not None]
+    adjusted = iter(CORRECTIONS[correction](tested))
+    family = (
+        f"cohorts of [{after.start.isoformat()}, {after.end.isoformat()}) against "
+        f"[{before.start.isoformat()}, {before.end.isoformat()})"
+    )
+    return [
+        CohortShift(
+            cohort, before, after, test, n1, n2, e1, e2, min_sample,
+            next(adjusted) if test is not None else None, correction, family,
+        )
+        for cohort, test, n1, n2, e1, e2 in found
+    ]  # fmt: skip

@@ -5,8 +5,13 @@ environment (``contracts/governance.toml``), it has the approvals that (module, 
 needs from people other than the actor, and its signature verifies with a key bound to its
 environment (:mod:`contracts.signing`). Every failed check is a finding with its reason.
 
-*Drift* is a decision evaluated under a ``feature_flag.version`` that no authorized change
-produced for that flag and environment (at any time before the window's end).
+*Drift* is a decision evaluated under a ``feature_flag.version`` that no authorized change had
+produced for that flag and environment by the time of the decision. Each drift names its
+reason: the version was served before the authorized change that produced it
+(``served_before_approval``), only unauthorized changes produced it here
+(``unauthorized_change``), it was approved only in other environments (``other_environment``),
+or no change of this environment produced it and none approved it anywhere
+(``never_recorded``).
 """
 
 from __future__ import annotations
@@ -90,6 +95,17 @@ def default_key_file(db: str | Path) -> Path:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscountedApproval:
+    """An approver named on a change who does not count towards its approvals."""
+
+    approver: str
+    reason: str  # 'self_approval' (the actor) | 'duplicate' (named before on the same change)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"approver": self.approver, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeReview:
     """One change of the ledger and what governance says about it."""
 
@@ -108,6 +124,7 @@ class ChangeReview:
     signature: SignatureStatus
     reasons: tuple[str, ...] = field(default_factory=tuple)
     details: tuple[str, ...] = field(default_factory=tuple)
+    discounted_approvals: tuple[DiscountedApproval, ...] = field(default_factory=tuple)
 
     @property
     def authorized(self) -> bool:
@@ -125,6 +142,7 @@ class ChangeReview:
             "previous_version": self.previous_version,
             "version": self.version,
             "approvers": list(self.approvers),
+            "discounted_approvals": [a.as_dict() for a in self.discounted_approvals],
             "ticket": self.ticket,
             "key_id": self.key_id,
             "signature": self.signature.value,
@@ -142,11 +160,20 @@ def review(row: dict[str, Any], rules: Rules, keys: KeyRing) -> ChangeReview:
     if not rules.allowed(actor, module, env):
         reasons.append("actor_not_allowed")
         details.append(f"{actor} may not change {module} flags in {env}")
-    approvers = tuple(dict.fromkeys(a for a in (row["approvers"] or ()) if a != actor))
+    approvers: list[str] = []
+    discounted = []
+    for name in row["approvers"] or ():
+        if name == actor:
+            discounted.append(DiscountedApproval(name, "self_approval"))
+        elif name in approvers:
+            discounted.append(DiscountedApproval(name, "duplicate"))
+        else:
+            approvers.append(name)
     needed = rules.approvals_needed(module, env)
     if len(approvers) < needed:
         reasons.append("missing_approvals")
-        details.append(f"{len(approvers)} of {needed} approvals ({module} in {env})")
+        not_counted = "".join(f"; {a.approver} not counted ({a.reason})" for a in discounted)
+        details.append(f"{len(approvers)} of {needed} approvals ({module} in {env}){not_counted}")
     signature = keys.verify(attributes)
     if signature is not SignatureStatus.VALID:
         reasons.append(_SIGNATURE_REASONS[signature])
@@ -161,12 +188,13 @@ def review(row: dict[str, Any], rules: Rules, keys: KeyRing) -> ChangeReview:
         action=row["action"],
         previous_version=row["previous_version"],
         version=row["version"],
-        approvers=approvers,
+        approvers=tuple(approvers),
         ticket=row["ticket"],
         key_id=row["key_id"],
         signature=signature,
         reasons=tuple(reasons),
         details=tuple(details),
+        discounted_approvals=tuple(discounted),
     )
 
 
@@ -210,6 +238,10 @@ def unauthorized_mutations(
     return [r for r in reversed(reviews) if not r.authorized]
 
 
+DRIFT_REASONS = ("served_before_approval", "unauthorized_change", "other_environment",
+                 "never_recorded")  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Drift:
     flag_key: str
@@ -220,17 +252,23 @@ class Drift:
     last_seen: datetime
     services: tuple[str, ...]
     produced_by_unauthorized: tuple[str, ...]  # ids of unauthorized changes with this version
+    reason: str = "never_recorded"  # one of DRIFT_REASONS
+    approved_at: datetime | None = None  # served_before_approval: the first authorized change
+    approved_in: tuple[str, ...] = ()  # environments where an authorized change produced it
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "flag_key": self.flag_key,
             "environment": self.environment,
             "version": self.version,
+            "reason": self.reason,
             "count": self.count,
             "first_seen": self.first_seen.isoformat(),
             "last_seen": self.last_seen.isoformat(),
             "services": list(self.services),
             "produced_by_unauthorized": list(self.produced_by_unauthorized),
+            "approved_at": None if self.approved_at is None else self.approved_at.isoformat(),
+            "approved_in": list(self.approved_in),
         }
 
 
@@ -243,23 +281,31 @@ def drift(
     service: str | None = None,
     environment: str | None = None,
 ) -> list[Drift]:
-    """Versions decisions were served under that no authorized change produced."""
+    """Decisions served under a version no authorized change had produced by then."""
     reviews = review_changes(cursor, _until(window.end), rules, keys)
-    authorized = [(r.flag_key, r.environment, r.version) for r in reviews if r.authorized]
+    approved: dict[tuple[str, str, str], datetime] = {}  # first authorized change
+    approved_in: dict[tuple[str, str], set[str]] = {}
     unauthorized: dict[tuple[str, str, str], list[str]] = {}
     for r in reviews:
-        if not r.authorized:
-            unauthorized.setdefault((r.flag_key, r.environment, r.version), []).append(r.change_id)
+        key = (r.flag_key, r.environment, r.version)
+        if r.authorized:
+            approved[key] = min(approved.get(key, r.time), r.time)
+            approved_in.setdefault((r.flag_key, r.version), set()).add(r.environment)
+        else:
+            unauthorized.setdefault(key, []).append(r.change_id)
+    versions = list(approved)
     produced = pa.table(
         {
-            "flag_key": [a[0] for a in authorized],
-            "environment": [a[1] for a in authorized],
-            "flag_version": [a[2] for a in authorized],
+            "flag_key": [k[0] for k in versions],
+            "environment": [k[1] for k in versions],
+            "flag_version": [k[2] for k in versions],
+            "approved_at": [approved[k] for k in versions],
         },
         schema=pa.schema(
-            [("flag_key", pa.string()), ("environment", pa.string()), ("flag_version", pa.string())]
+            [("flag_key", pa.string()), ("environment", pa.string()),
+             ("flag_version", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC"))]
         ),
-    )
+    )  # fmt: skip
     where = ["time >= $start", "time < $end"]
     params: dict[str, Any] = {"start": window.start, "end": window.end}
     if service:
@@ -270,33 +316,45 @@ def drift(
         params["environment"] = environment
     cursor.register("_authorized_versions", produced)
     try:
-        # aggregate first (a few hundred groups), then keep the versions nobody authorized
+        # aggregate first (a few hundred groups), then keep the versions nobody authorized and
+        # those served before the first change that did; count the latter's early decisions
+        # again (rare, so the second scan is filtered to a few versions)
         rows = cursor.execute(
-            "SELECT flag_key, environment, flag_version, sum(n), min(first), max(last), "  # noqa: S608
-            "list(service_name ORDER BY service_name) FROM ("
-            "SELECT flag_key, environment, flag_version, service_name, count(*) AS n, "
-            f"min(time) AS first, max(time) AS last FROM decisions WHERE {' AND '.join(where)} "
-            "GROUP BY ALL) d WHERE NOT EXISTS (SELECT 1 FROM _authorized_versions a "
-            "WHERE a.flag_key = d.flag_key AND a.environment = d.environment "
-            "AND a.flag_version = d.flag_version) "
-            "GROUP BY flag_key, environment, flag_version ORDER BY sum(n) DESC",
+            "WITH d AS (SELECT flag_key, environment, flag_version, service_name, "  # noqa: S608
+            "count(*) AS n, min(time) AS first, max(time) AS last FROM decisions "
+            f"WHERE {' AND '.join(where)} GROUP BY ALL) "
+            "SELECT d.flag_key, d.environment, d.flag_version, NULL AS approved_at, sum(n), "
+            "min(first), max(last), list(service_name ORDER BY service_name) FROM d "
+            "WHERE NOT EXISTS (SELECT 1 FROM _authorized_versions a WHERE a.flag_key = d.flag_key "
+            "AND a.environment = d.environment AND a.flag_version = d.flag_version) "
+            "GROUP BY ALL UNION ALL "
+            "SELECT e.flag_key, e.environment, e.flag_version, e.approved_at, count(*), "
+            "min(time), max(time), list(DISTINCT service_name ORDER BY service_name) "
+            "FROM decisions JOIN (SELECT DISTINCT a.* FROM d JOIN _authorized_versions a "
+            "USING (flag_key, environment, flag_version) WHERE d.first < a.approved_at) e "
+            "USING (flag_key, environment, flag_version) "
+            f"WHERE {' AND '.join(where)} AND time < e.approved_at GROUP BY ALL",
             params,
         ).fetchall()
     finally:
         cursor.unregister("_authorized_versions")
-    return [
-        Drift(
-            flag,
-            env,
-            version,
-            int(n),
-            first,
-            last,
-            tuple(services),
-            tuple(unauthorized.get((flag, env, version), ())),
-        )
-        for flag, env, version, n, first, last, services in rows
-    ]
+    found = []
+    for flag, env, version, approved_at, n, first, last, services in rows:
+        elsewhere = tuple(sorted(approved_in.get((flag, version), set()) - {env}))
+        by_unauthorized = tuple(unauthorized.get((flag, env, version), ()))
+        if approved_at is not None:
+            reason = "served_before_approval"
+        elif by_unauthorized:
+            reason = "unauthorized_change"
+        elif elsewhere:
+            reason = "other_environment"
+        else:
+            reason = "never_recorded"
+        found.append(
+            Drift(flag, env, version, int(n), first, last, tuple(services), by_unauthorized,
+                  reason, approved_at, elsewhere)
+        )  # fmt: skip
+    return sorted(found, key=lambda d: (-d.count, d.flag_key, d.environment, d.version))
 
 
 def _until(end: datetime) -> TimeWindow:

@@ -1,138 +1,115 @@
 """Policy-change impact: for every change, what happened to the services evaluating its flag.
 
-For a change at time ``t`` the comparison uses two equal windows of whole minutes,
-``[floor(t) - w, floor(t))`` and ``[ceil(t), ceil(t) + w)`` (floor/ceil to the minute: the
-minute in which the change was made belongs to neither side, as a short settle gap), with ``w``
-the configured half-width (24 h) shrunk so that both sides lie inside the data. For each
-affected service (one that evaluated the flag in the environment during either window):
+A change's windows (:mod:`analytics.impact_windows`) are two equal windows of whole minutes
+before and after it, 24 h at most, shortened so that no other change on the same services
+falls inside them; a change too close to another to separate is compared together with it and
+marked *confounded* with it. For each affected service (one that evaluated the flag in the
+environment within 24 h of the change):
 
-- error rate of its server spans: two-proportion z test;
-- latency: Mann–Whitney U on span durations (a deterministic sample of at most 1,000 spans per
-  side, chosen by a hash of the span id), with the Hodges–Lehmann shift and its 95 % interval;
-- engagement of each cohort exposed to the flag on that service: two-proportion z test;
-- for each SLO of the service: the share of its error budget burned since the change.
+- ``error_rate``: share of failed server spans, two-proportion z test;
+- ``latency``: Mann–Whitney U on span durations (a deterministic sample of at most 1,000 spans
+  per side, chosen by a hash of the span id), with the Hodges–Lehmann shift and its 95 %
+  interval, and p50/p95/p99 before and after with exact 95 % intervals;
+- ``latency:p95``, ``latency:p99``: the tail, Mood's quantile test on the same samples
+  (:mod:`analytics.quantiles`);
+- ``engagement:<cohort>``, for each cohort exposed to the flag on a service that sends
+  engagement events: share of exposed subjects who engaged, two-proportion z test;
+- ``budget:<slo>``, for each SLO of the service: share of the SLO's bad events before and
+  after, two-proportion z test; and the error budget burned in the change's *burn window* (from
+  the change to the next change on that service, 24 h at most).
 
-All p-values of one change are adjusted together (Holm by default, Benjamini–Hochberg on
-request). An effect counts when its adjusted p < 0.05 *and* it is at least the smallest effect
-worth reporting (latency shift of 10 % of the median, error rate ±0.5 percentage points,
-engagement ±3 points). The verdict is *regression* when a counted effect points the wrong way
-(more errors, slower, less engagement), *improvement* when only the right way, *no detectable
-effect*, or *not enough data* (no affected service with enough events on both sides).
+Every p-value of every change assessed together (everything one page, report or CLI call
+ranks) is adjusted as one family: Benjamini–Hochberg by default, which keeps the expected share
+of false discoveries among the effects counted at 5 %, or Holm. When an effect counts, see
+:mod:`analytics.effects`. The verdict is *regression* when a counted effect points the wrong
+way, *confounded* when counted effects cannot be told apart from another change's, *improvement*
+when they all point the right way, *no detectable effect*, or *not enough data* (no affected
+service with enough events on both sides). The score is the relative change of the largest
+counted effect in the verdict's direction.
 
-Every change of a window is assessed together, with a fixed number of queries whatever the
-number of changes. The facts of each change's windows (affected services, exposures, span
-counts, latency samples: :mod:`analytics.impact_facts`) are read where ``flaglens serve`` has
-recorded them and gathered live for the others; gathering is the slow part (seconds on
-millions of decisions, for the exact distinct-subject counts), so a page pays it only for
-changes whose windows are still open or not recorded yet. The budget burn since each change
-reads only bad spans, and the SLO budgets only span totals.
+Every change of a window is assessed with a fixed number of queries whatever the number of
+changes. The facts of each change's windows (:mod:`analytics.impact_facts`) are read where
+``flaglens serve`` has recorded them and gathered live for the others; the SLO counts of the
+budget effects are counted live (the SLO file may change), their span totals taken from the
+facts, so that a call reads only the slow spans of latency SLOs (and every span of an SLO that
+covers every environment).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-import pyarrow as pa
+import numpy as np
 
-from analytics.budgets import bad_events_since, budget_events
+from analytics.budgets import bad_events_since, bad_predicate, budget_events
+from analytics.effects import ALPHA, Effect, Family, adjust
 from analytics.errors import AnalyticsError
 from analytics.governance import ChangeReview, Rules, review_changes
-from analytics.impact_facts import (
-    BAD_SPAN,
-    HALF_WIDTH,
-    MIN_SAMPLE,
-    WindowFacts,
-    comparison_windows,
-    data_bounds,
-    gather,
-    read_recorded,
-)
+from analytics.impact_facts import MIN_SAMPLE, WindowFacts, collect, epoch_minute
+from analytics.impact_windows import HALF_WIDTH, LedgerChange, Windows, comparison_windows
+from analytics.quantiles import TAIL_QUANTILES, enough_for, label
 from analytics.slo import SLO
-from analytics.stats import CORRECTIONS, ProportionTest, ShiftTest, two_proportion
-from analytics.views import register
+from analytics.stats import CORRECTIONS, ProportionTest, two_proportion
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 
-ALPHA = 0.05
-# The smallest effects worth reporting: a statistically significant change smaller than these
-# is reported as no detectable effect (with large samples, trivial shifts become significant).
-MIN_LATENCY_SHIFT = 0.10  # Hodges–Lehmann shift / median before
-MIN_ERROR_RATE_CHANGE = 0.005  # absolute: half a percentage point
-MIN_ENGAGEMENT_CHANGE = 0.03  # absolute: three percentage points
-VERDICTS = ("regression", "improvement", "no detectable effect", "not enough data")
+__all__ = [
+    "ALPHA", "VERDICTS", "BudgetBurn", "ChangeImpact", "Effect", "Family", "assess",
+    "change_impact", "change_impacts", "comparison_windows", "family_name", "judge", "rank",
+]  # fmt: skip
 
-
-@dataclass(slots=True)
-class Effect:
-    """One compared metric of one service."""
-
-    service: str
-    metric: str  # 'error_rate' | 'latency' | 'engagement:<cohort>'
-    test: ProportionTest | ShiftTest
-    p_adjusted: float = 1.0
-
-    @property
-    def worse(self) -> bool:
-        if isinstance(self.test, ShiftTest):
-            return self.test.shift > 0
-        if self.metric == "error_rate":
-            return self.test.difference > 0
-        return self.test.difference < 0  # engagement going down
-
-    @property
-    def meaningful(self) -> bool:
-        """At least the smallest effect worth reporting for this metric."""
-        test = self.test
-        if isinstance(test, ShiftTest):
-            return abs(test.shift) >= MIN_LATENCY_SHIFT * max(test.median_before, 1e-9)
-        if self.metric == "error_rate":
-            return abs(test.difference) >= MIN_ERROR_RATE_CHANGE
-        return abs(test.difference) >= MIN_ENGAGEMENT_CHANGE
-
-    @property
-    def significant(self) -> bool:
-        """Adjusted p below 0.05 and at least the minimum effect size."""
-        return self.p_adjusted < ALPHA and self.meaningful
-
-    @property
-    def size(self) -> float:
-        """Relative size of the change, for ranking (0 when not significant)."""
-        if not self.significant:
-            return 0.0
-        test = self.test
-        if isinstance(test, ShiftTest):
-            return abs(test.shift) / max(test.median_before, 1e-9)
-        base = test.rate_before if test.rate_before > 0 else 1.0 / test.n_before
-        return abs(test.difference) / base
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "metric": self.metric,
-            "p_adjusted": self.p_adjusted,
-            "meaningful": self.meaningful,
-            "significant": self.significant,
-            "direction": "worse" if self.worse else "better",
-            **self.test.as_dict(),
-        }
+VERDICTS = ("regression", "confounded", "improvement", "no detectable effect", "not enough data")
+DEFAULT_CORRECTION = "bh"
+_MINUTE_US = 60_000_000
 
 
 @dataclass(slots=True)
 class BudgetBurn:
+    """The error budget of one SLO burned in a change's burn window."""
+
     slo: str
     service: str
-    bad_since_change: int
-    share_of_budget: float | None  # bad events since the change / the SLO window's budget
+    window: TimeWindow
+    total: int
+    bad: int
+    expected_bad: float  # what the before window's bad share would have given in the window
+    budget_events: float  # the SLO's error budget in events (compliance window at the end)
+    error_budget: float  # 1 - objective
+
+    @property
+    def share_of_budget(self) -> float | None:
+        """Bad events in the burn window / the SLO window's budget."""
+        return self.bad / self.budget_events if self.budget_events else None
+
+    @property
+    def excess_share_of_budget(self) -> float | None:
+        """Bad events beyond the expected ones / the budget: the burn the change added."""
+        if not self.budget_events:
+            return None
+        return max(0.0, self.bad - self.expected_bad) / self.budget_events
+
+    @property
+    def burn_rate(self) -> float | None:
+        """(bad / total) / (1 - objective) in the burn window; 1 spends exactly the budget."""
+        return (self.bad / self.total) / self.error_budget if self.total else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "slo": self.slo,
             "service": self.service,
-            "bad_since_change": self.bad_since_change,
+            "window": [self.window.start.isoformat(), self.window.end.isoformat()],
+            "total": self.total,
+            "bad": self.bad,
+            "bad_since_change": self.bad,
+            "expected_bad": self.expected_bad,
+            "budget_events": self.budget_events,
             "share_of_budget": self.share_of_budget,
+            "excess_share_of_budget": self.excess_share_of_budget,
+            "burn_rate": self.burn_rate,
         }
 
 
@@ -140,25 +117,47 @@ class BudgetBurn:
 class ChangeImpact:
     change: ChangeReview
     services: tuple[str, ...]
-    before: TimeWindow | None
+    before: TimeWindow | None  # the nominal windows; each service's own are in `windows`
     after: TimeWindow | None
+    windows: dict[str, Windows] = field(default_factory=dict)
     effects: list[Effect] = field(default_factory=list)
     budgets: list[BudgetBurn] = field(default_factory=list)
     verdict: str = "not enough data"
     score: float = 0.0
+    score_effect: str | None = None
     rank: int = 0
-    correction: str = "holm"
+    correction: str = DEFAULT_CORRECTION
+    family: Family | None = None
+
+    @property
+    def counted(self) -> list[Effect]:
+        return [e for e in self.effects if e.counts]
+
+    @property
+    def adjusted_for(self) -> tuple[str, ...]:
+        """Other changes left out of some service's windows."""
+        return tuple(sorted({c for w in self.windows.values() for c in w.adjusted_for}))
+
+    @property
+    def confounded_with(self) -> tuple[str, ...]:
+        """Other changes too close to leave out, on some service."""
+        return tuple(sorted({c for w in self.windows.values() for c in w.confounded_with}))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "verdict": self.verdict,
             "score": self.score,
+            "score_effect": self.score_effect,
             "correction": self.correction,
+            "family": self.family.as_dict() if self.family else None,
             "change": self.change.as_dict(),
             "services": list(self.services),
             "before": _window(self.before),
             "after": _window(self.after),
+            "windows": {s: w.as_dict() for s, w in sorted(self.windows.items())},
+            "adjusted_for": list(self.adjusted_for),
+            "confounded_with": list(self.confounded_with),
             "effects": [e.as_dict() for e in self.effects],
             "budgets": [b.as_dict() for b in self.budgets],
         }
@@ -168,173 +167,278 @@ def _window(window: TimeWindow | None) -> list[str] | None:
     return None if window is None else [window.start.isoformat(), window.end.isoformat()]
 
 
-@dataclass(slots=True)
-class _Plan:
-    """One change being assessed: its impact, and the facts of its windows (when it has any)."""
+@dataclass(frozen=True, slots=True)
+class _SloWindows:
+    """One SLO of one affected service of one change, and the three windows it is counted in."""
 
-    impact: ChangeImpact
-    facts: WindowFacts | None
+    impact: int
+    slo: int
+    before: TimeWindow
+    after: TimeWindow
+    burn: TimeWindow
+    # the service's server spans (total, failed) in the change's environment before, after
+    # and in the burn window, from the change's facts
+    spans: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
-def _burned_since(
+def _span_slo_counts(
     cursor: duckdb.DuckDBPyConnection,
-    facts: list[WindowFacts],
-    span_slos: list[tuple[int, SLO]],
-    until: datetime,
-) -> dict[tuple[int, int], int]:
-    """Bad events of each span-based SLO of an affected service in ``[after.start, until)``.
+    rows: list[_SloWindows],
+    slos: list[SLO],
+    *,
+    bad_only: bool = False,
+) -> list[tuple[int, ...]]:
+    """(total, bad) before, after and in the burn window of each row (span-based SLOs).
 
-    Keyed by (change index, SLO index). Only bad spans (failed, or slower than a latency
-    SLO's threshold) are read, so this stays cheap however long ago the changes were.
+    One scan: DuckDB counts the spans of the SLOs' services per minute (every window is whole
+    minutes), with one bad count per distinct bad-event predicate; numpy sums them up minute
+    by minute per service and environment, so that a window's count is the running sum at its
+    end less the one at its start (joining every minute of every window costs more than the
+    scan; DuckDB's running-sum window function, about three times the scan). ``bad_only``
+    reads only the bad spans (a few per cent of them): the totals are then 0.
     """
-    budget_rows = [
-        (f.index, i, s.service, s.environment, f.after.start,
-         None if s.sli == "availability" else float(s.threshold_ms or 0))
-        for f in facts
-        for i, s in span_slos
-        if s.service in f.services and s.environment in (None, f.environment)
-    ]  # fmt: skip
-    if not budget_rows:
-        return {}
-    thresholds = [r[5] for r in budget_rows if r[5] is not None]
-    slowest = f" OR duration_ms > {min(thresholds)!r}" if thresholds else ""
-    register(
-        cursor,
-        "_impact_budgets",
+    if not rows:
+        return []
+    predicates = sorted({bad_predicate(slos[r.slo]) for r in rows})
+    bad = ", ".join(f"count(*) FILTER (WHERE {p}) AS bad{i}" for i, p in enumerate(predicates))
+    only = f"AND ({' OR '.join(predicates)})" if bad_only else ""
+    table = cursor.execute(
+        f"""
+        SELECT service_name, environment, epoch_us(start_time) // {_MINUTE_US} AS m,
+               count(*) AS n, {bad}
+        FROM spans
+        WHERE kind = 'server' AND list_contains($services, service_name)
+          AND start_time >= $lo AND start_time < $hi {only}
+        GROUP BY ALL
+        """,  # noqa: S608 - built from constants and validated numbers
         {
-            "w": ([r[0] for r in budget_rows], pa.int64()),
-            "slo": ([r[1] for r in budget_rows], pa.int64()),
-            "service": ([r[2] for r in budget_rows], pa.string()),
-            "env": ([r[3] for r in budget_rows], pa.string()),
-            "t2": ([r[4] for r in budget_rows], pa.timestamp("us", tz="UTC")),
-            "threshold": ([r[5] for r in budget_rows], pa.float64()),
+            "services": sorted({slos[r.slo].service for r in rows}),
+            "lo": min(r.before.start for r in rows),
+            "hi": max(max(r.after.end, r.burn.end) for r in rows),
         },
-    )
-    try:
-        rows = cursor.execute(
-            f"""
-            WITH bad AS MATERIALIZED (
-                SELECT service_name, environment, start_time, duration_ms,
-                       {BAD_SPAN} AS failed
-                FROM spans
-                WHERE kind = 'server' AND service_name IN (SELECT unnest($services))
-                  AND start_time >= $lo AND start_time < $until
-                  AND ({BAD_SPAN}{slowest})
-            )
-            SELECT b.w, b.slo, count(*)
-            FROM _impact_budgets b JOIN bad ON bad.service_name = b.service
-             AND (b.env IS NULL OR bad.environment = b.env) AND bad.start_time >= b.t2
-             AND CASE WHEN b.threshold IS NULL THEN bad.failed
-                      ELSE bad.duration_ms > b.threshold END
-            GROUP BY ALL
-            """,  # noqa: S608 - built from constants and validated numbers
-            {
-                "services": sorted({r[2] for r in budget_rows}),
-                "lo": min(r[4] for r in budget_rows),
-                "until": until,
-            },
-        ).fetchall()
-    finally:
-        cursor.unregister("_impact_budgets")
-    return {(int(w), int(slo)): int(n) for w, slo, n in rows}
+    ).to_arrow_table()
+    # per (service, environment): its minutes in order and the running sums before each
+    service = table.column("service_name").combine_chunks().dictionary_encode()
+    env = table.column("environment").combine_chunks().dictionary_encode()
+    env_codes = env.indices.fill_null(len(env.dictionary)).to_numpy()
+    key = service.indices.to_numpy().astype(np.int64) * (len(env.dictionary) + 1) + env_codes
+    minutes = table.column("m").to_numpy()
+    order = np.lexsort((minutes, key))
+    key, minutes = key[order], minutes[order]
+    sums = [table.column(name).to_numpy()[order] for name in table.column_names[3:]]
+    edges = [0, *(np.flatnonzero(np.diff(key)) + 1), len(key)]
+    groups: dict[tuple[str, str | None], tuple[np.ndarray, list[np.ndarray]]] = {}
+    for first, last in itertools.pairwise(edges):
+        code = int(key[first])
+        names = (service.dictionary[code // (len(env.dictionary) + 1)].as_py(),
+                 None if code % (len(env.dictionary) + 1) == len(env.dictionary)
+                 else env.dictionary[code % (len(env.dictionary) + 1)].as_py())  # fmt: skip
+        groups[names] = (
+            minutes[first:last],
+            [np.concatenate([[0], np.cumsum(c[first:last])]) for c in sums],
+        )
+
+    def count(row: _SloWindows, window: TimeWindow) -> tuple[int, int]:
+        slo = slos[row.slo]
+        column = 1 + predicates.index(bad_predicate(slo))
+        total = failed = 0
+        for (service, env), (minutes, running) in groups.items():
+            if service != slo.service or slo.environment not in (None, env):
+                continue
+            lo, hi = np.searchsorted(minutes, [epoch_minute(window.start),
+                                               epoch_minute(window.end)])  # fmt: skip
+            total += 0 if bad_only else int(running[0][hi] - running[0][lo])
+            failed += int(running[column][hi] - running[column][lo])
+        return total, failed
+
+    return [(*count(r, r.before), *count(r, r.after), *count(r, r.burn)) for r in rows]
 
 
-def _assess(
+def _slo_counts(
+    cursor: duckdb.DuckDBPyConnection,
+    rows: list[_SloWindows],
+    slos: list[SLO],
+    environments: list[str],
+) -> list[tuple[int, ...]]:
+    """(total, bad) before, after and in the burn window of each row, for any SLO source.
+
+    A span-based SLO of the change's own environment takes its totals (and, for availability,
+    its bad events: the failed spans) from the change's facts, which are recorded once the
+    change has closed; a latency SLO reads only its slow spans. Others (every environment, or
+    from metrics) count everything.
+    """
+    found: dict[int, tuple[int, ...]] = {}
+    slow, every = [], []
+    for i, row in enumerate(rows):
+        slo = slos[row.slo]
+        if slo.source != "spans":
+            counts: tuple[int, ...] = ()
+            for window in (row.before, row.after, row.burn):
+                counts += bad_events_since(cursor, slo, window.start, window.end)
+            found[i] = counts
+        elif slo.environment != environments[i]:
+            every.append(i)
+        elif slo.sli == "availability":
+            found[i] = tuple(n for pair in row.spans for n in pair)
+        else:
+            slow.append(i)
+    for i, counts in zip(every, _span_slo_counts(cursor, [rows[i] for i in every], slos),
+                         strict=True):  # fmt: skip
+        found[i] = counts
+    slow_counts = _span_slo_counts(cursor, [rows[i] for i in slow], slos, bad_only=True)
+    for i, counts in zip(slow, slow_counts, strict=True):
+        (n1, _), (n2, _), (n3, _) = rows[i].spans
+        found[i] = (n1, counts[1], n2, counts[3], n3, counts[5])
+    return [found[i] for i in range(len(rows))]
+
+
+def _effects(impact: ChangeImpact, facts: WindowFacts) -> None:
+    """The error-rate, latency and engagement effects of every affected service."""
+    for service, windows in facts.compared:
+        found: list[Effect] = []
+        (n1, bad1), (n2, bad2) = (facts.spans.get((service, s), (0, 0)) for s in (0, 1))
+        if min(n1, n2) >= MIN_SAMPLE:
+            found.append(Effect(service, "error_rate", two_proportion(bad1, n1, bad2, n2)))
+            quantiles = facts.quantile_tests(service)
+            shift = facts.latency_test(service)
+            if shift is not None:
+                found.append(Effect(service, "latency", shift, percentiles=quantiles))
+            for test in quantiles:
+                if test.quantile in TAIL_QUANTILES and enough_for(
+                    test.quantile, test.n_before, test.n_after
+                ):
+                    metric = f"latency:{label(test.quantile)}"
+                    found.append(Effect(service, metric, test))  # its before/after: the tail
+        exposures = {k: v for k, v in facts.exposure.items() if k[0] == service}
+        # a service that sends no engagement events (or none from these subjects) has none
+        if any(engaged for _, engaged in exposures.values()):
+            for cohort in sorted({c for (_, c, _) in exposures}):
+                n1, e1 = exposures.get((service, cohort, 0), (0, 0))
+                n2, e2 = exposures.get((service, cohort, 1), (0, 0))
+                if min(n1, n2) >= MIN_SAMPLE:
+                    engaged = two_proportion(e1, n1, e2, n2)
+                    found.append(Effect(service, f"engagement:{cohort}", engaged))
+        for effect in found:
+            effect.confounded_with = windows.confounded_with
+        impact.effects += found
+
+
+def _budgets(
+    cursor: duckdb.DuckDBPyConnection,
+    impacts: list[tuple[ChangeImpact, WindowFacts]],
+    slos: list[SLO],
+    until: datetime,
+) -> None:
+    """Each SLO's effect and burn window for every affected service of every change."""
+    rows, environments = [], []
+    for i, (impact, facts) in enumerate(impacts):
+        env = impact.change.environment
+        for service, w in facts.compared:
+            assert w.before is not None and w.after is not None
+            burn = TimeWindow(w.after.start, w.burn_until or w.after.end)
+            spans = (facts.spans.get((service, 0), (0, 0)), facts.spans.get((service, 1), (0, 0)),
+                     facts.spans.get((service, 2), (0, 0)))  # fmt: skip
+            for j, slo in enumerate(slos):
+                if slo.service == service and slo.environment in (None, env):
+                    rows.append(_SloWindows(i, j, w.before, w.after, burn, spans))
+                    environments.append(env)
+    if not rows:
+        return
+    used = sorted({r.slo for r in rows})
+    budget = dict(zip(used, budget_events(cursor, [slos[j] for j in used], until), strict=True))
+    for row, (n1, bad1, n2, bad2, n3, bad3) in zip(
+        rows, _slo_counts(cursor, rows, slos, environments), strict=True
+    ):
+        impact = impacts[row.impact][0]
+        slo = slos[row.slo]
+        events = float(budget[row.slo])
+        expected = n3 * bad1 / n1 if n1 else 0.0
+        impact.budgets.append(
+            BudgetBurn(slo.name, slo.service, row.burn, n3, bad3, expected, events,
+                       slo.error_budget)
+        )  # fmt: skip
+        if min(n1, n2) >= MIN_SAMPLE:
+            test: ProportionTest = two_proportion(bad1, n1, bad2, n2)
+            windows = impact.windows[slo.service]
+            effect = Effect(
+                slo.service, f"budget:{slo.name}", test, error_budget=slo.error_budget,
+                confounded_with=windows.confounded_with,
+            )  # fmt: skip
+            if slo.sli == "availability" and slo.source == "spans":
+                # bad events are failed spans: on the same counts, the error-rate test
+                errors = next(
+                    (e for e in impact.effects
+                     if e.service == slo.service and e.metric == "error_rate"), None,
+                )  # fmt: skip
+                if errors is not None and errors.test == test:
+                    effect.same_as = "error_rate"
+            impact.effects.append(effect)
+
+
+def judge(impacts: list[ChangeImpact], correction: str, family: str) -> Family:
+    """Adjust every effect of ``impacts`` as one family named ``family``, with
+    ``correction`` (``bh`` or ``holm``); give each change its verdict and score."""
+    _check(correction)
+    tests = adjust([i.effects for i in impacts], correction)
+    found = Family(family, correction, tests, len(impacts))
+    for impact in impacts:
+        impact.correction, impact.family = correction, found
+        for effect in impact.effects:
+            effect.family = family
+        # effects on a service where another change was too close to leave out are the two
+        # changes' together: they decide the verdict only when nothing else counts
+        counted = [e for e in impact.counted if not e.confounded_with]
+        joint = [e for e in impact.counted if e.confounded_with]
+        if not impact.effects:
+            impact.verdict = "not enough data"
+        elif any(e.worse for e in counted):
+            impact.verdict = "regression"
+            counted = [e for e in counted if e.worse]
+        elif counted:
+            impact.verdict = "improvement"
+        elif joint:
+            impact.verdict = "confounded"
+            counted = joint
+        else:
+            impact.verdict = "no detectable effect"
+        top = max(counted, key=lambda e: e.relative_change, default=None)
+        impact.score = top.relative_change if top else 0.0
+        impact.score_effect = top.label if top else None
+    return found
+
+
+def assess(
     cursor: duckdb.DuckDBPyConnection,
     changes: list[ChangeReview],
     slos: list[SLO],
     *,
-    until: datetime | None,
-    half_width: timedelta,
-    correction: str,
+    until: datetime | None = None,
+    half_width: timedelta = HALF_WIDTH,
 ) -> list[ChangeImpact]:
+    """Every effect of every change, not judged yet (raw p-values; see :func:`judge`).
+
+    ``until`` ends the SLO compliance windows whose budgets the burns are shares of (default:
+    the latest after window).
+    """
+    ledger = [LedgerChange(c.change_id, c.time, c.flag_key, c.environment) for c in changes]
+    facts = collect(cursor, ledger, half_width)
+    pairs = []
+    for change, f in zip(changes, facts, strict=True):
+        before, after = f.nominal or (None, None)
+        impact = ChangeImpact(change, f.services, before, after, dict(f.windows))
+        _effects(impact, f)
+        pairs.append((impact, f))
+    ends = [w.after.end for _, f in pairs for _, w in f.compared if w.after is not None]
+    if ends:
+        _budgets(cursor, pairs, slos, until or max(ends))
+    return [i for i, _ in pairs]
+
+
+def _check(correction: str) -> None:
     if correction not in CORRECTIONS:
         raise AnalyticsError(
             f"unknown correction {correction!r}; choose from {sorted(CORRECTIONS)}"
         )
-    bounds = data_bounds(cursor, {c.environment for c in changes})
-    plans = []
-    for i, change in enumerate(changes):
-        windows = comparison_windows(change.time, bounds[change.environment], half_width)
-        before, after = windows or (None, None)
-        impact = ChangeImpact(change, (), before, after, correction=correction)
-        facts = None
-        if windows is not None:
-            facts = WindowFacts(i, change.change_id, change.flag_key, change.environment, *windows)
-        plans.append(_Plan(impact, facts))
-    windowed = [p.facts for p in plans if p.facts is not None]
-    gather(cursor, read_recorded(cursor, windowed))
-    assessed = [p for p in plans if p.facts is not None and p.facts.services]
-    if not assessed:
-        return [p.impact for p in plans]
-    for p in assessed:
-        p.impact.services = p.facts.services if p.facts else ()
-    end = until or max(p.impact.after.end for p in assessed if p.impact.after)
-    affected = {s for p in assessed for s in p.impact.services}
-    relevant = [(i, s) for i, s in enumerate(slos) if s.service in affected]
-    span_slos = [(i, s) for i, s in relevant if s.source == "spans"]
-    burned = _burned_since(cursor, [p.facts for p in assessed if p.facts], span_slos, end)
-    found = budget_events(cursor, [s for _, s in relevant], end)
-    budgets = {i: events for (i, _), events in zip(relevant, found, strict=True)}
-    for p in assessed:
-        assert p.facts is not None
-        _conclude(cursor, p.impact, p.facts, relevant, budgets, burned, end)
-    return [p.impact for p in plans]
-
-
-def _conclude(
-    cursor: duckdb.DuckDBPyConnection,
-    impact: ChangeImpact,
-    facts: WindowFacts,
-    slos: list[tuple[int, SLO]],
-    budgets: dict[int, float],
-    burned: dict[tuple[int, int], int],
-    until: datetime,
-) -> None:
-    """Run the tests of one change, adjust them together and give the verdict."""
-    env = impact.change.environment
-    for service in impact.services:
-        (n1, bad1), (n2, bad2) = (facts.spans.get((service, s), (0, 0)) for s in (0, 1))
-        if min(n1, n2) >= MIN_SAMPLE:
-            impact.effects.append(Effect(service, "error_rate", two_proportion(bad1, n1, bad2, n2)))
-            latency = facts.latency_test(service)
-            if latency is not None:
-                impact.effects.append(Effect(service, "latency", latency))
-        cohorts = sorted({c for (s, c, _) in facts.exposure if s == service})
-        for cohort in cohorts:
-            n1, e1 = facts.exposure.get((service, cohort, 0), (0, 0))
-            n2, e2 = facts.exposure.get((service, cohort, 1), (0, 0))
-            if min(n1, n2) >= MIN_SAMPLE:
-                impact.effects.append(
-                    Effect(service, f"engagement:{cohort}", two_proportion(e1, n1, e2, n2))
-                )
-        for i, slo in slos:
-            if slo.service != service or slo.environment not in (None, env):
-                continue
-            if impact.after is None:
-                continue
-            if slo.source == "spans":
-                bad = burned.get((facts.index, i), 0)
-            else:
-                _, bad = bad_events_since(cursor, slo, impact.after.start, until)
-            budget = budgets[i]
-            impact.budgets.append(
-                BudgetBurn(slo.name, service, bad, bad / budget if budget else None)
-            )
-    if not impact.effects:
-        return
-    adjusted = CORRECTIONS[impact.correction]([e.test.p_value for e in impact.effects])
-    for effect, p in zip(impact.effects, adjusted, strict=True):
-        effect.p_adjusted = p
-    significant = [e for e in impact.effects if e.significant]
-    if any(e.worse for e in significant):
-        impact.verdict = "regression"
-        impact.score = sum(e.size for e in significant if e.worse)
-    elif significant:
-        impact.verdict = "improvement"
-        impact.score = sum(e.size for e in significant)
-    else:
-        impact.verdict = "no detectable effect"
 
 
 def change_impact(
@@ -344,24 +448,30 @@ def change_impact(
     *,
     half_width: timedelta = HALF_WIDTH,
     until: datetime | None = None,
-    correction: str = "holm",
+    correction: str = DEFAULT_CORRECTION,
 ) -> ChangeImpact:
-    """Compare the windows around one change (see the module docstring).
+    """Assess one change on its own (its tests are the whole family).
 
-    ``until`` ends the "budget burned since the change" count (default: the end of the after
-    window); ``correction`` is ``"holm"`` or ``"bh"`` (Benjamini–Hochberg).
+    ``until`` ends the SLO window whose budget the burn is a share of (default: the end of the
+    after window); ``correction`` is ``"bh"`` (Benjamini–Hochberg) or ``"holm"``.
     """
-    return _assess(
-        cursor, [change], slos, until=until, half_width=half_width, correction=correction
-    )[0]
+    impacts = assess(cursor, [change], slos, until=until, half_width=half_width)
+    judge(impacts, correction, f"change {change.change_id}")
+    return impacts[0]
 
 
 def rank(impacts: list[ChangeImpact]) -> list[ChangeImpact]:
-    """Regressions first, then improvements, no effect, not enough data; bigger effects first."""
+    """In :data:`VERDICTS` order (regressions first); bigger scores first within a verdict."""
     ordered = sorted(impacts, key=lambda i: (VERDICTS.index(i.verdict), -i.score, i.change.time))
     for position, impact in enumerate(ordered, 1):
         impact.rank = position
     return ordered
+
+
+def family_name(window: TimeWindow, environment: str | None) -> str:
+    """How the family of one ranking is named in the output: the changes it ranks."""
+    where = f" in {environment}" if environment else ""
+    return f"changes made in [{window.start.isoformat()}, {window.end.isoformat()}){where}"
 
 
 def change_impacts(
@@ -373,15 +483,14 @@ def change_impacts(
     *,
     environment: str | None = None,
     half_width: timedelta = HALF_WIDTH,
-    correction: str = "holm",
+    correction: str = DEFAULT_CORRECTION,
 ) -> list[ChangeImpact]:
-    """Every change made in ``window``, assessed and ranked (see :func:`rank`).
+    """Every change made in ``window``, assessed as one family and ranked (see :func:`rank`).
 
-    Budget burn is counted up to the window's end.
+    Budget shares are of the SLO budgets of the compliance windows ending at the window's end.
     """
+    _check(correction)  # before the costly part
     reviews = review_changes(cursor, window, rules, keys, environment=environment)
-    return rank(
-        _assess(
-            cursor, reviews, slos, until=window.end, half_width=half_width, correction=correction
-        )
-    )
+    impacts = assess(cursor, reviews, slos, until=window.end, half_width=half_width)
+    judge(impacts, correction, family_name(window, environment))
+    return rank(impacts)

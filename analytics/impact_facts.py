@@ -1,81 +1,63 @@
 """The facts around each policy change that its impact is judged on, gathered live or recorded.
 
-For a change with comparison windows (see :func:`comparison_windows`) the *facts* are: the
-services that evaluated its flag in its environment during either window; per service and
-side, the server spans and how many failed, and a latency sample; per service, cohort and side,
-the exposed subjects and how many of them engaged. :func:`gather` finds them for any number of
-changes with a fixed number of queries; the exact distinct-subject counts make it the costly
-part of change impact (seconds on millions of decisions).
+For a change (see :mod:`analytics.impact_windows` for its reach and windows) the *facts* are:
+the services that evaluated its flag in its environment within its reach; each one's windows
+once the other changes on it are left out; per service and side, the server spans and how
+many failed, and a latency sample; per service, cohort and side, the exposed subjects and how
+many of them engaged. :func:`collect` finds them for any number of changes with a fixed number
+of queries; the exact distinct-subject counts make it the costly part of change impact
+(seconds on millions of decisions).
 
-Facts of windows that have closed do not change any more, so they are *recorded*, as a
+Facts of changes whose reach has closed do not change any more, so they are *recorded*, as a
 recording rule would: :func:`refresh` (run by ``flaglens serve`` with each alert evaluation)
-stores in ``impact_windows`` / ``impact_facts`` the facts of every change whose after window
-ended at least :data:`LATE_DATA_GRACE` ago and before the event time of everything ingested
-since then (the latency samples as their test result, which is all the assessment needs), and
-:func:`read_recorded` fills changes in from there. Recorded facts stand only for exactly the
-windows and flag a change gets now: a change whose windows moved (new data widened its
-bounds) is gathered live again, and recorded again by the next refresh. Data that arrives
-later than that for a window already recorded is not counted in it.
+stores in ``impact_windows`` / ``impact_facts`` the facts of every change whose reach ended at
+least :data:`LATE_DATA_GRACE` ago and before the event time of everything ingested since then
+(the latency samples as their test results, which is all the assessment needs), and
+:mod:`analytics.impact_records` fills changes in from there. Recorded facts stand only for
+exactly the reach, flag and other changes a change has now: a change whose reach moved (new
+data widened its bounds) or that gained a neighbour is gathered live again, and recorded again
+by the next refresh. Data that arrives later than that for a change already recorded is not
+counted in it. The facts are
+gathered on a reader cursor; only storing them (:func:`record`) is handed to the store's one
+writer.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from analytics.impact_windows import (
+    HALF_WIDTH,
+    LedgerChange,
+    Windows,
+    comparison_windows,
+    plan_windows,
+    reach,
+)
+from analytics.quantiles import QuantileTest, quantile_tests
 from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest, location_shift
 from analytics.views import register
 from analytics.windows import TimeWindow
+from store.write_fns import WriteFn
+from store.writer import StoreWriter
 
-HALF_WIDTH = timedelta(hours=24)
-MIN_HALF_WIDTH = timedelta(hours=1)
 MIN_SAMPLE = 100  # spans per side for error rate and latency; exposed subjects for engagement
 LATENCY_SAMPLE = 1_000
 _MINUTE = timedelta(minutes=1)
+_MICROSECOND = timedelta(microseconds=1)
 _MINUTE_US = 60_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BAD_SPAN = "(status_code = 'error' OR coalesce(http_status_code, 0) >= 500)"
 _TIME = pa.timestamp("us", tz="UTC")
-
-
-def _floor_minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
-
-
-def _ceil_minute(at: datetime) -> datetime:
-    floor = _floor_minute(at)
-    return floor if floor == at else floor + _MINUTE
-
-
-def comparison_windows(
-    at: datetime,
-    bounds: tuple[datetime | None, datetime | None],
-    half_width: timedelta = HALF_WIDTH,
-) -> tuple[TimeWindow, TimeWindow] | None:
-    """The before/after windows of a change at ``at`` within the data ``bounds`` (or None).
-
-    Both are ``w`` long, in whole minutes, ``w`` at most ``half_width`` and at least
-    :data:`MIN_HALF_WIDTH`; the minute of the change itself is in neither.
-    """
-    first, last = bounds
-    if first is None or last is None:
-        return None
-    end_before, start_after = _floor_minute(at), _ceil_minute(at)
-    width = min(half_width, end_before - first, last - start_after)
-    width = timedelta(minutes=width // _MINUTE)
-    if width < MIN_HALF_WIDTH:
-        return None
-    return (
-        TimeWindow(end_before - width, end_before),
-        TimeWindow(start_after, start_after + width),
-    )
 
 
 def data_bounds(
@@ -95,147 +77,380 @@ def data_bounds(
 
 @dataclass(slots=True)
 class WindowFacts:
-    """One change's windows and what happened in them."""
+    """One change: its reach, windows and neighbours, and what happened in its windows."""
 
     index: int
-    change_id: str
-    flag: str
-    environment: str
-    before: TimeWindow
-    after: TimeWindow
+    change: LedgerChange
+    reach: TimeWindow | None
+    nominal: tuple[TimeWindow, TimeWindow] | None
+    candidates: tuple[LedgerChange, ...] = ()
     services: tuple[str, ...] = ()
-    # (service, side) → (total, bad) server spans; side 0 = before, 1 = after
+    # service → its windows once the other changes on it are left out
+    windows: dict[str, Windows] = field(default_factory=dict)
+    # (service, side) → (total, bad) server spans; side 0 = before, 1 = after, 2 = the burn
+    # window (from the after window's start)
     spans: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     # (service, cohort, side) → (exposed, engaged) subjects
     exposure: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
     durations: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-    # service → latency test on the samples of both sides (computed once, or as recorded)
+    # service → latency tests on the samples of both sides (computed once, or as recorded)
     shifts: dict[str, ShiftTest] = field(default_factory=dict)
+    quantiles: dict[str, tuple[QuantileTest, ...]] = field(default_factory=dict)
+    recorded: bool = False  # filled in from the recorded facts
+
+    @property
+    def change_id(self) -> str:
+        return self.change.change_id
+
+    @property
+    def flag(self) -> str:
+        return self.change.flag
+
+    @property
+    def environment(self) -> str:
+        return self.change.environment
+
+    @property
+    def compared(self) -> list[tuple[str, Windows]]:
+        """The affected services that have windows, with them."""
+        return [(s, w) for s, w in self.windows.items() if w.before is not None]
+
+    @property
+    def adjusted_for(self) -> tuple[str, ...]:
+        return tuple(sorted({c for w in self.windows.values() for c in w.adjusted_for}))
+
+    @property
+    def confounded_with(self) -> tuple[str, ...]:
+        return tuple(sorted({c for w in self.windows.values() for c in w.confounded_with}))
+
+    def _samples(self, service: str) -> tuple[np.ndarray, np.ndarray] | None:
+        before, after = (self.durations.get((service, s)) for s in (0, 1))
+        if before is None or after is None or not len(before) or not len(after):
+            return None
+        return before, after
 
     def latency_test(self, service: str) -> ShiftTest | None:
-        """The latency comparison of ``service``: None without spans sampled on both sides."""
+        """The Mann–Whitney comparison of ``service``: None without samples on both sides."""
         if service not in self.shifts:
-            before, after = (self.durations.get((service, s)) for s in (0, 1))
-            if before is None or after is None or not len(before) or not len(after):
+            samples = self._samples(service)
+            if samples is None:
                 return None
-            self.shifts[service] = location_shift(before, after)
+            self.shifts[service] = location_shift(*samples)
         return self.shifts[service]
+
+    def quantile_tests(self, service: str) -> tuple[QuantileTest, ...]:
+        """p50, p95 and p99 of ``service`` before and after (empty without samples)."""
+        if service not in self.quantiles:
+            samples = self._samples(service)
+            if samples is None:
+                return ()
+            self.quantiles[service] = quantile_tests(*samples)
+        return self.quantiles[service]
 
     @property
     def key(self) -> tuple[Any, ...]:
         """What recorded facts must match to stand for these."""
-        return (self.flag, self.environment, self.before.start, self.before.end,
-                self.after.start, self.after.end)  # fmt: skip
+        assert self.reach is not None
+        return (self.flag, self.environment, self.reach.start, self.reach.end,
+                tuple(sorted(c.change_id for c in self.candidates)))  # fmt: skip
 
 
-def _edges(
-    facts: list[WindowFacts], names: tuple[str, str, str, str] = ("t0", "t1", "t2", "t3")
-) -> dict[str, tuple[list[Any], Any]]:
-    """The before start, before end, after start and after end of each of ``facts``, as view
-    columns under ``names``."""
+def epoch_minute(at: datetime) -> int:
+    """Whole minutes since the epoch (the key windows are joined on)."""
+    return (at - _EPOCH) // _MINUTE
+
+
+def _edges(windows: list[Windows]) -> dict[str, tuple[list[Any], Any]]:
+    """The before start, before end, after start, after end and burn window end of each of
+    ``windows`` (which all have them), as view columns e0, e1, e2, e3, e4: minutes since the
+    epoch (every window is whole minutes)."""
     edges = (
-        [f.before.start for f in facts],
-        [f.before.end for f in facts],
-        [f.after.start for f in facts],
-        [f.after.end for f in facts],
+        [w.before.start for w in windows if w.before],
+        [w.before.end for w in windows if w.before],
+        [w.after.start for w in windows if w.after],
+        [w.after.end for w in windows if w.after],
+        [w.burn_until or w.after.end for w in windows if w.after],
     )
-    return {name: (values, _TIME) for name, values in zip(names, edges, strict=True)}
+    return {
+        name: ([epoch_minute(t) for t in values], pa.int64())
+        for name, values in zip(("e0", "e1", "e2", "e3", "e4"), edges, strict=True)
+    }
 
 
-def gather(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
-    """Fill in every fact of ``facts`` from the event tables."""
-    if not facts:
-        return
-    _find_exposures(cursor, facts)
-    affected = [f for f in facts if f.services]
-    if affected:
-        _count_spans(cursor, affected)
-        _sample_durations(cursor, affected)
+# The minutes of each target's windows, one row each (side 0 before, 1 after), from a view with
+# the columns of `_edges`: events are joined to windows on equal minutes, a hash join whatever
+# the number of windows (a join on time ranges compares every event with every window of its
+# service or flag).
+_WINDOW_MINUTES = """
+    SELECT *, unnest(range(e0, e1)) AS m, 0 AS side FROM {view}
+    UNION ALL
+    SELECT *, unnest(range(e2, e3)) AS m, 1 AS side FROM {view}
+"""
+# the same, and the minutes of the burn window as side 2
+_BURN_MINUTES = _WINDOW_MINUTES + (  # noqa: S608 - a template of constants
+    "UNION ALL SELECT *, unnest(range(e2, e4)) AS m, 2 AS side FROM {view}"
+)
 
 
-def _find_exposures(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
-    """Affected services, and exposed / engaged subjects per service, cohort and side.
+def _span(windows: list[Windows], *, burn: bool = False) -> dict[str, datetime]:
+    """``lo`` and ``hi``: the time range all of ``windows`` (and their burn windows) lie in,
+    to prune the scan."""
+    ends = [w.after.end for w in windows if w.after]
+    if burn:
+        ends += [w.burn_until for w in windows if w.burn_until]
+    return {"lo": min(w.before.start for w in windows if w.before), "hi": max(ends)}
 
-    One query for every change: decisions of each change's flag and environment in its
-    windows, deduplicated per subject (subjects as 64-bit hashes of their ids: integer keys
-    make the dedup and the join with engagement cheaper; two of a million subjects share a
-    hash with odds of about 1 in 40 million), then the subjects with an engagement event on
-    the same service in the same window. About one row per decision goes through the dedup.
+
+def ledger(
+    cursor: duckdb.DuckDBPyConnection,
+    environments: set[str] | None = None,
+    window: TimeWindow | None = None,
+) -> list[LedgerChange]:
+    """The changes of the ledger (in these environments and ``window``), oldest first."""
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
+    if environments is not None:
+        where.append("environment IN (SELECT unnest($envs))")
+        params["envs"] = sorted(environments)
+    if window is not None:
+        where.append("time >= $start AND time < $end")
+        params |= {"start": window.start, "end": window.end}
+    rows = cursor.execute(
+        "SELECT change_id, time, flag_key, environment FROM policy_changes "  # noqa: S608
+        f"WHERE {' AND '.join(where)} ORDER BY time, change_id",
+        params,
+    ).fetchall()
+    return [LedgerChange(*row) for row in rows]
+
+
+def frame(
+    cursor: duckdb.DuckDBPyConnection,
+    changes: list[LedgerChange],
+    half_width: timedelta = HALF_WIDTH,
+) -> tuple[list[WindowFacts], dict[str, tuple[datetime | None, datetime | None]]]:
+    """Each of ``changes`` (``index`` = its position) with its reach, nominal windows and
+    candidates (the changes of the ledger inside its reach), nothing gathered; and the data
+    bounds of their environments."""
+    if not changes:
+        return [], {}
+    environments = {c.environment for c in changes}
+    bounds = data_bounds(cursor, environments)
+    margin = 2 * half_width + 2 * _MINUTE
+    nearby = ledger(
+        cursor,
+        environments,
+        TimeWindow(min(c.time for c in changes) - margin, max(c.time for c in changes) + margin),
+    )
+    by_environment: dict[str, list[LedgerChange]] = defaultdict(list)
+    for other in nearby:
+        by_environment[other.environment].append(other)
+    facts = []
+    for index, change in enumerate(changes):
+        env_bounds = bounds[change.environment]
+        around = reach(change.time, env_bounds, half_width)
+        nominal = comparison_windows(change.time, env_bounds, half_width)
+        candidates: tuple[LedgerChange, ...] = ()
+        if around is not None:
+            candidates = tuple(
+                other
+                for other in by_environment[change.environment]
+                if around.start <= other.time < around.end and other != change
+            )
+        facts.append(WindowFacts(index, change, around, nominal, candidates))
+    return facts, bounds
+
+
+def collect(
+    cursor: duckdb.DuckDBPyConnection,
+    changes: list[LedgerChange],
+    half_width: timedelta = HALF_WIDTH,
+) -> list[WindowFacts]:
+    """The facts of each of ``changes`` (``index`` = its position), recorded or gathered.
+
+    Changes without recorded facts for their present reach and candidates get their affected
+    services (and those of their candidates) counted, their windows planned and their facts
+    gathered.
     """
+    from analytics.impact_records import read_recorded
+
+    facts, bounds = frame(cursor, changes, half_width)
+    pending = read_recorded(cursor, [f for f in facts if f.nominal is not None])
+    complete(cursor, pending, bounds, half_width)
+    return facts
+
+
+def complete(
+    cursor: duckdb.DuckDBPyConnection,
+    facts: list[WindowFacts],
+    bounds: dict[str, tuple[datetime | None, datetime | None]],
+    half_width: timedelta = HALF_WIDTH,
+) -> None:
+    """Plan the windows of ``facts`` (framed, with nominal windows) and gather their facts."""
+    if facts:
+        _plan(cursor, facts, bounds, half_width)
+        gather(cursor, [f for f in facts if f.compared])
+
+
+def _plan(
+    cursor: duckdb.DuckDBPyConnection,
+    facts: list[WindowFacts],
+    bounds: dict[str, tuple[datetime | None, datetime | None]],
+    half_width: timedelta,
+) -> None:
+    """Affected services of ``facts`` and of their candidates; then each one's windows."""
+    reaches: dict[LedgerChange, TimeWindow] = {}
+    for f in facts:
+        assert f.reach is not None
+        reaches[f.change] = f.reach
+        for other in f.candidates:
+            if other not in reaches:
+                around = reach(other.time, bounds[other.environment], half_width)
+                if around is not None:
+                    reaches[other] = around
+    services = _find_services(cursor, reaches)
+    for f in facts:
+        assert f.reach is not None and f.nominal is not None
+        f.services = services.get(f.change, ())
+        for service in f.services:
+            neighbours = [c for c in f.candidates if service in services.get(c, ())]
+            f.windows[service] = plan_windows(f.change, f.nominal, f.reach, neighbours)
+
+
+def _find_services(
+    cursor: duckdb.DuckDBPyConnection, reaches: dict[LedgerChange, TimeWindow]
+) -> dict[LedgerChange, tuple[str, ...]]:
+    """The services that evaluated each change's flag in its environment within its reach."""
+    order = list(reaches)
+    if not order:
+        return {}
     register(
         cursor,
-        "_impact_windows",
+        "_impact_reaches",
         {
-            "w": ([f.index for f in facts], pa.int64()),
-            "flag": ([f.flag for f in facts], pa.string()),
-            "env": ([f.environment for f in facts], pa.string()),
-            **_edges(facts),
+            "w": (list(range(len(order))), pa.int64()),
+            "flag": ([c.flag for c in order], pa.string()),
+            "env": ([c.environment for c in order], pa.string()),
+            "t0": ([reaches[c].start for c in order], _TIME),
+            "t3": ([reaches[c].end for c in order], _TIME),
+            # the minutes the reach touches (its edges need not be whole minutes)
+            "m0": ([epoch_minute(reaches[c].start) for c in order], pa.int64()),
+            "m1": ([epoch_minute(reaches[c].end - _MICROSECOND) + 1 for c in order], pa.int64()),
         },
     )
     try:
         rows = cursor.execute(
-            """
-            WITH hits AS MATERIALIZED (
-                SELECT w.w, d.service_name AS service, d.cohort_id AS cohort,
-                       CASE WHEN d.time < w.t1 THEN 0 WHEN d.time >= w.t2 THEN 1 END AS side,
-                       d.h
-                FROM (SELECT time, service_name, cohort_id, flag_key, environment,
+            f"""
+            WITH r AS (SELECT *, unnest(range(m0, m1)) AS m FROM _impact_reaches)
+            SELECT DISTINCT r.w, d.service_name
+            FROM (SELECT flag_key, environment, service_name, time,
+                         epoch_us(time) // {_MINUTE_US} AS m
+                  FROM decisions WHERE time >= $lo AND time < $hi) d
+            JOIN r ON d.flag_key = r.flag AND d.environment = r.env AND d.m = r.m
+             AND d.time >= r.t0 AND d.time < r.t3
+            """,  # noqa: S608 - built from constants
+            {
+                "lo": min(r.start for r in reaches.values()),
+                "hi": max(r.end for r in reaches.values()),
+            },
+        ).fetchall()
+    finally:
+        cursor.unregister("_impact_reaches")
+    found: dict[LedgerChange, list[str]] = defaultdict(list)
+    for w, service in rows:
+        found[order[w]].append(service)
+    return {change: tuple(sorted(names)) for change, names in found.items()}
+
+
+def gather(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
+    """Fill in the counts and samples of ``facts`` (planned: services with their windows)."""
+    if not facts:
+        return
+    _find_exposures(cursor, facts)
+    _count_spans(cursor, facts)
+    _sample_durations(cursor, facts)
+
+
+def _find_exposures(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
+    """Exposed / engaged subjects per service, cohort and side.
+
+    One query for every change: decisions of each change's flag and environment on each
+    affected service in that service's windows, deduplicated per subject (subjects as 64-bit
+    hashes of their ids: integer keys make the dedup and the join with engagement cheaper; two
+    of a million subjects share a hash with odds of about 1 in 40 million), then the subjects
+    with an engagement event on the same service in the same window. About one row per
+    decision goes through the dedup.
+    """
+    pairs = [(f, s) for f in facts for s, _ in f.compared]
+    windows = [f.windows[s] for f, s in pairs]
+    register(
+        cursor,
+        "_impact_windows",
+        {
+            "w": ([f.index for f, _ in pairs], pa.int64()),
+            "flag": ([f.flag for f, _ in pairs], pa.string()),
+            "service": ([s for _, s in pairs], pa.string()),
+            "env": ([f.environment for f, _ in pairs], pa.string()),
+            **_edges(windows),
+        },
+    )
+    try:
+        rows = cursor.execute(
+            f"""
+            WITH wm AS MATERIALIZED ({_WINDOW_MINUTES.format(view="_impact_windows")}),
+            hits AS MATERIALIZED (
+                SELECT wm.w, wm.service, d.cohort_id AS cohort, wm.side, d.h
+                FROM (SELECT service_name, environment, flag_key, cohort_id,
+                             epoch_us(time) // {_MINUTE_US} AS m,
                              CASE WHEN subject_id IS NOT NULL THEN hash(subject_id) END AS h
-                      FROM decisions) d
-                JOIN _impact_windows w
-                  ON d.flag_key = w.flag AND d.environment = w.env
-                 AND d.time >= w.t0 AND d.time < w.t3
+                      FROM decisions WHERE time >= $lo AND time < $hi) d
+                JOIN wm ON d.flag_key = wm.flag AND d.environment = wm.env
+                 AND d.service_name = wm.service AND d.m = wm.m
                 GROUP BY ALL
-            ), targets AS (
-                SELECT w.*, p.service
-                FROM (SELECT DISTINCT w, service FROM hits) p JOIN _impact_windows w USING (w)
             ), engaged AS (
-                SELECT DISTINCT t.w, t.service,
-                       CASE WHEN e.time < t.t1 THEN 0 ELSE 1 END AS side,
-                       hash(e.subject_id) AS h
-                FROM engagement e JOIN targets t
-                  ON e.environment = t.env AND e.service_name = t.service
-                 AND ((e.time >= t.t0 AND e.time < t.t1) OR (e.time >= t.t2 AND e.time < t.t3))
+                SELECT DISTINCT wm.w, wm.service, wm.side, e.h
+                FROM (SELECT service_name, environment, hash(subject_id) AS h,
+                             epoch_us(time) // {_MINUTE_US} AS m
+                      FROM engagement WHERE time >= $lo AND time < $hi) e
+                JOIN wm ON e.environment = wm.env AND e.service_name = wm.service
+                 AND e.m = wm.m
             )
             SELECT hits.w, hits.service, hits.cohort, hits.side,
-                   count(hits.h) FILTER (WHERE hits.cohort IS NOT NULL AND hits.side IS NOT NULL),
+                   count(hits.h) FILTER (WHERE hits.cohort IS NOT NULL),
                    count(engaged.h) FILTER (WHERE hits.cohort IS NOT NULL)
             FROM hits LEFT JOIN engaged
               ON hits.w = engaged.w AND hits.service = engaged.service
              AND hits.side = engaged.side AND hits.h = engaged.h
             GROUP BY ALL
-            """
+            """,  # noqa: S608 - built from constants
+            _span(windows),
         ).fetchall()
     finally:
         cursor.unregister("_impact_windows")
-    services: dict[int, set[str]] = defaultdict(set)
     by_index = {f.index: f for f in facts}
     for w, service, cohort, side, exposed, engaged in rows:
-        services[w].add(service)
-        if cohort is not None and side is not None and exposed:
+        if cohort is not None and exposed:
             by_index[w].exposure[(service, cohort, side)] = (int(exposed), int(engaged))
-    for w, found in services.items():
-        by_index[w].services = tuple(sorted(found))
 
 
 def targets(pairs: list[tuple[WindowFacts, str]]) -> dict[str, tuple[list[Any], Any]]:
-    """One row per (change, affected service): the columns of ``_impact_targets``."""
+    """One row per (change, affected service with windows): the columns of
+    ``_impact_targets``."""
     return {
         "w": ([f.index for f, _ in pairs], pa.int64()),
         "service": ([s for _, s in pairs], pa.string()),
         "env": ([f.environment for f, _ in pairs], pa.string()),
-        **_edges([f for f, _ in pairs]),
+        **_edges([f.windows[s] for f, s in pairs]),
     }
 
 
 def _count_spans(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
-    """Server spans and errors per change, affected service and side.
+    """Server spans and errors per change, affected service and side (2: the burn window).
 
     Spans are counted per minute once (windows are whole minutes, so sums of minutes are
     exact), then summed per window.
     """
-    columns = targets([(f, s) for f in facts for s in f.services])
-    lo, hi = min(columns["t0"][0]), max(columns["t3"][0])
+    pairs = [(f, s) for f in facts for s, _ in f.compared]
+    columns = targets(pairs)
     register(cursor, "_impact_targets", columns)
     try:
         rows = cursor.execute(
@@ -248,26 +463,23 @@ def _count_spans(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) ->
                   AND start_time >= $lo AND start_time < $hi
                 GROUP BY ALL
             )
-            SELECT t.w, t.service, coalesce(sum(n) FILTER (WHERE m < e1), 0),
-                   coalesce(sum(bad) FILTER (WHERE m < e1), 0),
-                   coalesce(sum(n) FILTER (WHERE m >= e2), 0),
-                   coalesce(sum(bad) FILTER (WHERE m >= e2), 0)
-            FROM (SELECT *, epoch_us(t0) // {_MINUTE_US} AS e0,
-                         epoch_us(t1) // {_MINUTE_US} AS e1,
-                         epoch_us(t2) // {_MINUTE_US} AS e2,
-                         epoch_us(t3) // {_MINUTE_US} AS e3 FROM _impact_targets) t
-            JOIN minutes ON minutes.service_name = t.service AND minutes.environment = t.env
-             AND ((m >= e0 AND m < e1) OR (m >= e2 AND m < e3))
+            SELECT wm.w, wm.service, wm.side, sum(n), sum(bad)
+            FROM ({_BURN_MINUTES.format(view="_impact_targets")}) wm
+            JOIN minutes ON minutes.service_name = wm.service AND minutes.environment = wm.env
+             AND minutes.m = wm.m
             GROUP BY ALL
             """,  # noqa: S608 - built from constants
-            {"services": sorted(set(columns["service"][0])), "lo": lo, "hi": hi},
+            {"services": sorted(set(columns["service"][0]))}
+            | _span([f.windows[s] for f, s in pairs], burn=True),
         ).fetchall()
     finally:
         cursor.unregister("_impact_targets")
     by_index = {f.index: f for f in facts}
-    for w, service, n1, bad1, n2, bad2 in rows:
-        by_index[w].spans[(service, 0)] = (int(n1), int(bad1))
-        by_index[w].spans[(service, 1)] = (int(n2), int(bad2))
+    for w, service, side, n, bad in rows:
+        by_index[w].spans[(service, side)] = (int(n), int(bad))
+    for f, service in pairs:  # a side without spans counts none
+        for side in (0, 1, 2):
+            f.spans.setdefault((service, side), (0, 0))
 
 
 def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> None:
@@ -279,7 +491,7 @@ def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts
     """
     levels: dict[int, list[tuple[WindowFacts, str]]] = defaultdict(list)
     for f in facts:
-        for service in f.services:
+        for service, _ in f.compared:
             n = min(f.spans.get((service, side), (0, 0))[0] for side in (0, 1))
             if n >= MIN_SAMPLE:
                 level = max(0, int(math.log2(n / (2 * LATENCY_SAMPLE)))) if n else 0
@@ -291,25 +503,20 @@ def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts
             rows = cursor.execute(
                 f"""
                 WITH s AS (
-                    SELECT service_name, environment, start_time, duration_ms, h FROM (
+                    SELECT service_name, environment, duration_ms, h,
+                           epoch_us(start_time) // {_MINUTE_US} AS m FROM (
                         SELECT *, hash(span_id) AS h FROM spans
                         WHERE kind = 'server' AND service_name IN (SELECT unnest($services))
                           AND start_time >= $lo AND start_time < $hi)
                     WHERE h % {2**level} = 0
                 )
-                SELECT t.w, t.service, CASE WHEN s.start_time < t.t1 THEN 0 ELSE 1 END AS side,
-                       min_by(s.duration_ms, s.h, {LATENCY_SAMPLE})
-                FROM s JOIN _impact_targets t
-                  ON s.service_name = t.service AND s.environment = t.env
-                 AND ((s.start_time >= t.t0 AND s.start_time < t.t1)
-                      OR (s.start_time >= t.t2 AND s.start_time < t.t3))
+                SELECT wm.w, wm.service, wm.side, min_by(s.duration_ms, s.h, {LATENCY_SAMPLE})
+                FROM s JOIN ({_WINDOW_MINUTES.format(view="_impact_targets")}) wm
+                  ON s.service_name = wm.service AND s.environment = wm.env AND s.m = wm.m
                 GROUP BY ALL
                 """,  # noqa: S608 - built from constants
-                {
-                    "services": sorted(set(columns["service"][0])),
-                    "lo": min(columns["t0"][0]),
-                    "hi": max(columns["t3"][0]),
-                },
+                {"services": sorted(set(columns["service"][0]))}
+                | _span([f.windows[s] for f, s in pairs]),
             ).fetchall()
         finally:
             cursor.unregister("_impact_targets")
@@ -318,181 +525,85 @@ def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts
             by_index[w].durations[(service, side)] = np.asarray(values, dtype=float)
 
 
-# -- recorded facts ------------------------------------------------------------------------
+def record(facts: list[WindowFacts], now: datetime) -> WriteFn[None]:
+    """The write function (see :mod:`store.write_fns`) that stores gathered ``facts``,
+    replacing what was recorded before for the same changes.
 
+    The rows are built (and the latency tests run) here, on the caller's thread; the write
+    function only writes them.
+    """
+    from analytics.impact_records import recorded_tables
 
-def _unique_ids(facts: list[WindowFacts]) -> set[str]:
-    """Change ids that occur once (a ledger holding one id twice is never recorded for it)."""
-    seen = Counter(f.change_id for f in facts)
-    return {change_id for change_id, n in seen.items() if n == 1}
-
-
-def recorded_keys(
-    cursor: duckdb.DuckDBPyConnection, change_ids: list[str]
-) -> dict[str, tuple[Any, ...]]:
-    """change_id → the key (see :attr:`WindowFacts.key`) its facts were recorded for."""
-    if not change_ids:
-        return {}
-    rows = cursor.execute(
-        "SELECT change_id, flag_key, environment, before_start, before_end, after_start, "
-        "after_end FROM impact_windows WHERE change_id IN (SELECT unnest($ids))",
-        {"ids": change_ids},
-    ).fetchall()
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def read_recorded(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts]) -> list[WindowFacts]:
-    """Fill in the facts recorded for exactly these windows; returns the others (not filled)."""
-    found = recorded_keys(cursor, [f.change_id for f in facts])
-    once = _unique_ids(facts)
-    usable = {
-        f.change_id: f for f in facts if f.change_id in once and found.get(f.change_id) == f.key
-    }
-    if usable:
-        table = cursor.execute(
-            "SELECT change_id, kind, service, side, cohort, total, hits, latency "
-            "FROM impact_facts WHERE change_id IN (SELECT unnest($ids)) "
-            "ORDER BY change_id, service",
-            {"ids": sorted(usable)},
-        ).to_arrow_table()
-        columns = {name: table[name].to_pylist() for name in table.column_names}
-        services: dict[str, list[str]] = defaultdict(list)
-        for i, change_id in enumerate(columns["change_id"]):
-            f = usable[change_id]
-            kind, service, side = columns["kind"][i], columns["service"][i], columns["side"][i]
-            total, hits = columns["total"][i], columns["hits"][i]
-            if kind == "service":
-                services[change_id].append(service)
-            elif kind == "spans":
-                f.spans[(service, side)] = (total, hits)
-            elif kind == "exposure":
-                f.exposure[(service, columns["cohort"][i], side)] = (total, hits)
-            elif kind == "latency":
-                f.shifts[service] = ShiftTest(**columns["latency"][i])
-        for change_id, names in services.items():
-            usable[change_id].services = tuple(sorted(names))
-    return [f for f in facts if f.change_id not in usable]
-
-
-_SHIFT_FIELDS = ShiftTest.__dataclass_fields__
-_SHIFT_TYPE = pa.struct(
-    [(name, pa.int64() if name.startswith("n_") else pa.float64()) for name in _SHIFT_FIELDS]
-)
-
-
-def record(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts], now: datetime) -> None:
-    """Store gathered facts, replacing what was recorded before for the same changes."""
-    if not facts:
-        return
-    rows: dict[str, list[Any]] = defaultdict(list)
-
-    def add(f: WindowFacts, kind: str, service: str, side: int, cohort: str | None = None,
-            total: int | None = None, hits: int | None = None,
-            latency: ShiftTest | None = None) -> None:  # fmt: skip
-        test = None if latency is None else {k: getattr(latency, k) for k in _SHIFT_FIELDS}
-        for name, value in (("change_id", f.change_id), ("kind", kind), ("service", service),
-                            ("side", side), ("cohort", cohort), ("total", total),
-                            ("hits", hits), ("latency", test)):  # fmt: skip
-            rows[name].append(value)
-
-    for f in facts:
-        for service in f.services:
-            add(f, "service", service, 0)
-        for (service, side), (total, bad) in f.spans.items():
-            add(f, "spans", service, side, total=total, hits=bad)
-        for (service, cohort, side), (exposed, engaged) in f.exposure.items():
-            add(f, "exposure", service, side, cohort, exposed, engaged)
-        for service in f.services:
-            test = f.latency_test(service)
-            if test is not None:
-                add(f, "latency", service, 0, latency=test)
+    windows, fact_rows = recorded_tables(facts)
     ids = [f.change_id for f in facts]
-    cursor.execute("BEGIN TRANSACTION")
-    try:
-        cursor.execute(
-            "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-        )
-        cursor.execute(
-            "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-        )
-        register(
-            cursor,
-            "_recorded_windows",
-            {
-                "change_id": (ids, pa.string()),
-                "flag_key": ([f.flag for f in facts], pa.string()),
-                "environment": ([f.environment for f in facts], pa.string()),
-                **_edges(facts, ("before_start", "before_end", "after_start", "after_end")),
-            },
-        )
-        cursor.execute(
-            "INSERT INTO impact_windows BY NAME "
-            "SELECT *, $now AS recorded_at FROM _recorded_windows",
-            {"now": now},
-        )
-        if rows:
-            register(
-                cursor,
-                "_recorded_facts",
-                {
-                    "change_id": (rows["change_id"], pa.string()),
-                    "kind": (rows["kind"], pa.string()),
-                    "service": (rows["service"], pa.string()),
-                    "side": (rows["side"], pa.uint8()),
-                    "cohort": (rows["cohort"], pa.string()),
-                    "total": (rows["total"], pa.int64()),
-                    "hits": (rows["hits"], pa.int64()),
-                    "latency": (rows["latency"], _SHIFT_TYPE),
-                },
+    any_facts = bool(fact_rows["change_id"][0])
+
+    def write(cursor: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cursor.execute(
+                "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
             )
-            cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
-        cursor.execute("COMMIT")
-    except BaseException:
-        cursor.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_recorded_windows", "_recorded_facts"):
-            try:
-                cursor.unregister(name)
-            except duckdb.Error:
-                pass
+            cursor.execute(
+                "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
+            )
+            register(cursor, "_recorded_windows", windows)
+            cursor.execute(
+                "INSERT INTO impact_windows BY NAME "
+                "SELECT *, $now AS recorded_at FROM _recorded_windows",
+                {"now": now},
+            )
+            if any_facts:
+                register(cursor, "_recorded_facts", fact_rows)
+                cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
+        finally:
+            for name in ("_recorded_windows", "_recorded_facts"):
+                try:
+                    cursor.unregister(name)
+                except duckdb.Error:
+                    pass
+
+    return write
 
 
 def closed_facts(
     cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
 ) -> list[WindowFacts]:
-    """Every change of the ledger whose windows are closed at ``now``.
+    """Every change of the ledger whose reach is closed at ``now``, framed (not gathered).
 
-    Closed: the after window ends at or before :func:`closed_until`.
+    Closed: it has windows, and its reach ends at or before :func:`closed_until`.
     """
-    changes = cursor.execute(
-        "SELECT change_id, time, flag_key, environment FROM policy_changes ORDER BY time, change_id"
-    ).fetchall()
-    if not changes:
-        return []
-    bounds = data_bounds(cursor, {env for *_, env in changes})
+    facts, _ = frame(cursor, ledger(cursor))
     until = closed_until(cursor, now, grace=grace)
-    closed = []
-    for index, (change_id, at, flag, env) in enumerate(changes):
-        windows = comparison_windows(at, bounds[env])
-        if windows is not None and windows[1].end <= until:
-            closed.append(WindowFacts(index, change_id, flag, env, *windows))
-    return closed
+    return [f for f in facts if f.nominal is not None and f.reach and f.reach.end <= until]
 
 
 def refresh(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
+    cursor: duckdb.DuckDBPyConnection,
+    writer: StoreWriter,
+    now: datetime,
+    *,
+    grace: timedelta = LATE_DATA_GRACE,
 ) -> int:
-    """Record the facts of closed changes not recorded yet for their current windows.
+    """Record the facts of closed changes not recorded yet for their present reach and
+    candidates.
 
-    Returns how many changes were (re)recorded. The first run on a large store assesses every
-    closed change (as long as one uncached change-impact query); later runs only the changes
-    whose windows closed since.
+    Gathers them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how
+    many changes were (re)recorded. The first run on a large store assesses every closed change
+    (as long as one uncached change-impact query); later runs compare what is recorded with the
+    ledger only, and gather only the changes whose reach closed since.
+
+    Raises:
+        StoreError: the writer could not store them (nothing was stored).
     """
+    from analytics.impact_records import recorded_keys, unique_ids
+
     closed = closed_facts(cursor, now, grace=grace)
-    found = recorded_keys(cursor, [f.change_id for f in closed])
-    once = _unique_ids(closed)
+    once = unique_ids([f.change_id for f in closed])
+    found = recorded_keys(cursor, sorted(once))
     missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
-    gather(cursor, missing)
-    record(cursor, missing, now)
+    if not missing:
+        return 0
+    bounds = data_bounds(cursor, {f.environment for f in missing})
+    complete(cursor, missing, bounds)
+    writer.execute_write_fn(record(missing, now)).result()
     return len(missing)

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 Z_95 = 1.959963984540054  # two-sided 95 %
+
+
+def normal_p_value(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic: ``2 * (1 - Phi(|z|))``.
+
+    ``erfc`` gives it directly and exactly in the tail; scipy's ``norm.sf`` gives the same
+    figure at about a hundred times the cost per call, which a page of hundreds of tests pays.
+    """
+    return math.erfc(abs(z) / math.sqrt(2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +107,7 @@ def two_proportion(x1: int, n1: int, x2: int, n2: int) -> ProportionTest:
         z, p_value = 0.0, 1.0
     else:
         z = difference / se_pooled
-        p_value = float(2 * stats.norm.sf(abs(z)))
+        p_value = normal_p_value(z)
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     return ProportionTest(
         x1, n1, x2, n2, difference, difference - Z_95 * se, difference + Z_95 * se, z, p_value
@@ -144,9 +152,9 @@ def location_shift(before: np.ndarray, after: np.ndarray) -> ShiftTest:
     n, m = len(before), len(after)
     if n == 0 or m == 0:
         raise ValueError("both samples need at least one observation")
-    result = stats.mannwhitneyu(after, before, alternative="two-sided", method="asymptotic")
     a = np.sort(np.asarray(after, dtype=float))
     b = np.sort(np.asarray(before, dtype=float))
+    u, p_value = mann_whitney(a, b)
     count = n * m
     k = max(0, math.floor(count / 2 - Z_95 * math.sqrt(n * m * (n + m + 1) / 12)))
     low_middle, high_middle = (count - 1) // 2, count // 2
@@ -155,10 +163,34 @@ def location_shift(before: np.ndarray, after: np.ndarray) -> ShiftTest:
         + pairwise_difference_quantile(a, b, high_middle)
     ) / 2
     return ShiftTest(
-        n, m, float(result.statistic), float(result.pvalue), float(shift),
+        n, m, u, p_value, float(shift),
         pairwise_difference_quantile(a, b, k), pairwise_difference_quantile(a, b, count - 1 - k),
         float(np.median(b)), float(np.median(a)),
     )  # fmt: skip
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """U of sorted ``a`` against sorted ``b`` and its two-sided asymptotic p-value.
+
+    The figures of ``scipy.stats.mannwhitneyu(a, b, method="asymptotic")`` (tie-corrected
+    variance, continuity correction), counted with binary searches in the sorted samples
+    instead of ranking the pooled one: ``U = #(a > b) + #(a = b) / 2`` over all pairs. scipy's
+    wrapper costs a few milliseconds a call, which a page of hundreds of changes notices.
+    """
+    m, n = len(a), len(b)
+    below = np.searchsorted(b, a, side="left")
+    at_or_below = np.searchsorted(b, a, side="right")
+    u = float(below.sum() + (at_or_below - below).sum() / 2)
+    pooled = np.sort(np.concatenate([a, b]))
+    edges = np.flatnonzero(np.diff(pooled)) + 1
+    ties = np.diff(np.concatenate([[0], edges, [len(pooled)]]))
+    total = m + n
+    tie_term = float(np.sum(ties.astype(float) ** 3 - ties))
+    variance = m * n / 12 * ((total + 1) - tie_term / (total * (total - 1) if total > 1 else 1))
+    if variance <= 0:
+        return u, 1.0
+    z = (max(u, m * n - u) - m * n / 2 - 0.5) / math.sqrt(variance)
+    return u, min(1.0, math.erfc(z / math.sqrt(2)))
 
 
 def _at_most(a: np.ndarray, b: np.ndarray, d: float) -> int:

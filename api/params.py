@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from analytics.analyses import Query
+from analytics.analyses import DEFAULT_CORRECTION, Query
 from analytics.errors import AnalyticsError
 from analytics.windows import TimeWindow, parse_duration
 from api.errors import BadRequest
@@ -87,7 +87,7 @@ def analysis_params(query: Query) -> dict[str, str]:
         params["compare"] = "true"
     if query.rates:
         params["rates"] = "true"
-    if query.correction != "holm":
+    if query.correction != DEFAULT_CORRECTION:
         params["correction"] = query.correction
     return params
 

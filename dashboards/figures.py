@@ -20,6 +20,7 @@ from analytics.volume import VolumeBucket
 
 VERDICT_COLOURS = {
     "regression": "#d62728",
+    "confounded": "#9467bd",
     "improvement": "#2ca02c",
     "no detectable effect": "#7f7f7f",
     "not enough data": "#bcbd22",
@@ -122,10 +123,16 @@ def change_timeline(
         1,
     )
     top = max((v or 0.0 for _, v in burn), default=1.0) or 1.0
+    # one line per change across the shared x axis, set once: add_vline per change copies
+    # every shape so far into each of the four panels (seconds for a day of 30 changes)
+    lines = []
     for impact in impacts:
         change = impact.change
         colour = VERDICT_COLOURS[impact.verdict]
-        figure.add_vline(x=change.time, line_color=colour, line_width=1, opacity=0.6)
+        lines.append(
+            {"type": "line", "xref": "x", "yref": "paper", "x0": change.time, "x1": change.time,
+             "y0": 0, "y1": 1, "line": {"color": colour, "width": 1}, "opacity": 0.6}
+        )  # fmt: skip
         figure.add_trace(
             go.Scatter(
                 x=[change.time],
@@ -143,7 +150,8 @@ def change_timeline(
                 name=change.change_id,
                 customdata=[change.change_id],
                 hovertext=f"{change.change_id} {change.flag_key} {change.version}: "
-                f"{impact.verdict}{'' if change.authorized else ' (unauthorized)'}",
+                f"{impact.verdict}{'' if change.authorized else ' (unauthorized)'}"
+                + (f" with {', '.join(impact.confounded_with)}" if impact.confounded_with else ""),
                 hoverinfo="text",
                 showlegend=False,
             ),
@@ -152,7 +160,9 @@ def change_timeline(
         )
     figure.update_yaxes(tickformat=".1%", row=2, col=1)
     figure.update_yaxes(tickformat=".0%", row=4, col=1)
-    figure.update_layout(height=820, title=f"{service}: changes against SLIs", **_LAYOUT)
+    figure.update_layout(
+        height=820, title=f"{service}: changes against SLIs", shapes=lines, **_LAYOUT
+    )
     return figure
 
 

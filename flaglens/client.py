@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from analytics.analyses import ANALYSES, Query
+from analytics.analyses import ANALYSES, DEFAULT_CORRECTION, Query
 from analytics.errors import AnalyticsError
 from analytics.exports import ExportQuery
 from analytics.session import AnalyticsConfig
@@ -168,7 +168,7 @@ class Client:
         by: str = "service",
         compare: bool = False,
         rates: bool = False,
-        correction: str = "holm",
+        correction: str = DEFAULT_CORRECTION,
     ) -> pl.DataFrame:
         """One analysis as a DataFrame; the arguments are `flaglens analyze`'s flags."""
         try:

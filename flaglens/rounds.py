@@ -5,8 +5,10 @@ on), then records the facts of changes whose windows have closed
 (:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
 (:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
 again. The first round runs as soon as the thread starts, so a large store gets its records
-without waiting one interval. A round runs only while this process holds the store's ``rounds``
-lease: on a lake shared by several servers, exactly one of them does this work.
+without waiting one interval. Each part queries on a reader cursor of its own and writes
+through the service's writer (see :mod:`store.write_fns`). A round runs only while this process
+holds the store's ``rounds`` lease: on a lake shared by several servers, exactly one of them does
+this work.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from analytics import cohort_periods, impact_facts
 from analytics.session import Session
 from store.errors import StoreError
 from store.lease import Lease
+from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class PeriodicRounds:
     def __init__(
         self,
         session: Session,
+        writer: StoreWriter,
         config: AlertConfig | None,
         *,
         interval: timedelta,
@@ -43,10 +47,13 @@ class PeriodicRounds:
         lease: Lease | None = None,
     ) -> None:
         self.evaluator = (
-            None if config is None else Evaluator(session, config, dashboards_url=dashboards_url)
+            None
+            if config is None
+            else Evaluator(session, config, writer, dashboards_url=dashboards_url)
         )
         self._cursor_factory = session.cursor
         self._lease = lease
+        self._writer = writer
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=10)
@@ -55,17 +62,19 @@ class PeriodicRounds:
     def start(self) -> None:
         self._thread.start()
 
-    def run_once(self) -> None:
+    def run_once(self, now: datetime | None = None) -> None:
+        """One round, as of ``now`` (default: the current time)."""
+        now = now or datetime.now(UTC)
         if self.evaluator is not None:
-            self.evaluator.evaluate()
+            self.evaluator.evaluate(now)
             url = self.evaluator.config.receiver.url
             if url:
-                deliver_pending(self._cursor_factory, url, client=self._client)
-        now = datetime.now(UTC)
-        recorded = impact_facts.refresh(self._cursor_factory(), now)
+                cursor = self._cursor_factory()
+                deliver_pending(cursor, self._writer, url, client=self._client, now=now)
+        recorded = impact_facts.refresh(self._cursor_factory(), self._writer, now)
         if recorded:
             log.info("recorded the facts of %d closed changes", recorded)
-        periods = cohort_periods.refresh(self._cursor_factory(), now)
+        periods = cohort_periods.refresh(self._cursor_factory(), self._writer, now)
         if periods:
             log.info("recorded the cohort engagement of %d closed periods", periods)
 
@@ -81,5 +90,6 @@ class PeriodicRounds:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:  # started
+            self._thread.join(30)
         self._client.close()

@@ -3,15 +3,17 @@
 The OTLP receivers (HTTP and gRPC) share one :class:`~ingest.service.IngestService` (the store,
 the contracts, the decode workers and the one writer); the read listener (the dashboards and
 the read API, :mod:`flaglens.read_listener`) and the periodic round (alerts, recording of
-closed windows) run beside them and read through their own cursors. DuckDB lets one process
-own a database file, so everything lives here; the note beside the database
-(:mod:`flaglens.discovery`) tells local readers where the read API is.
+closed windows) run beside them and read through their own cursors; the periodic round writes
+through the service's writer. DuckDB lets one process own a database file, so everything
+lives here; the note beside the database (:mod:`flaglens.discovery`) tells local readers where
+the read API is.
 
 On a DuckLake several such processes share the store, and a reader (``--no-ingest``) serves only
 the read listener. Each asks for the store's ``rounds`` lease (:mod:`store.lease`); the one
 holding it runs the periodic rounds and the lake's upkeep (:class:`~store.upkeep.LakeUpkeep`),
 the others skip them until the holder dies or stops. A lake has no file to leave a note beside,
-nor needs one: any process reads it directly.
+nor needs one: any process reads it directly. A reader's rounds write through a writer of its
+own.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import grpc
 import uvicorn
 
 from alerts.rules import AlertConfig, load_alert_config
-from analytics.session import AnalyticsConfig, Session
+from analytics.session import Session
 from flaglens.discovery import ServerNote, remove_note, write_note
 from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
@@ -40,6 +42,7 @@ from ingest.settings import IngestSettings
 from store.connection import Store
 from store.lease import Lease
 from store.upkeep import LakeUpkeep
+from store.writer import StoreWriter
 
 log = logging.getLogger("flaglens.serve")
 
@@ -108,15 +111,18 @@ def start_reading(
 
 def start_rounds(
     session: Session,
+    writer: StoreWriter,
     alerts: AlertConfig | None,
     settings: ServeSettings,
     dashboards_url: str,
     lease: Lease,
 ) -> PeriodicRounds:
     """The periodic rounds: alert rules and the recording of closed change windows and cohort
-    periods that the dashboards read (while this process holds ``lease``)."""
+    periods that the dashboards read, written through ``writer`` (while this process holds
+    ``lease``)."""
     runner = PeriodicRounds(
         session,
+        writer,
         alerts,
         interval=settings.alert_interval,
         dashboards_url=dashboards_url,
@@ -204,134 +210,142 @@ async def _serve_all(
             await grpc_server.stop(grace=5)
 
 
+class Server:
+    """One `flaglens serve`, composed: built here (files checked, store opened, HTTP port bound),
+    then :meth:`run` serves until :meth:`stop` is called, from any thread.
+
+    With ``--no-ingest`` it is a reader: the store and the read listener with a turn at the
+    shared work (the rounds lease), no receivers and no ingest writer.
+
+    :func:`serve` runs it under its SIGTERM handler; the tests run it on a thread of their own
+    process (``tests/inprocess.py``), so that both exercise the same composition.
+    """
+
+    def __init__(self, settings: ServeSettings, *, announce: Announcer | None = None) -> None:
+        self.settings = settings
+        self.announce = announce or Announcer()
+        problem = settings.exposure_problem()
+        if problem:
+            raise ExposureError(problem)
+        self.analytics = settings.analytics_config(settings.db_beside)
+        # a broken configuration file stops start-up, not the first page view or round
+        self.analytics.check()
+        self.alerts: AlertConfig | None = None
+        if not settings.no_alerts:
+            self.alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
+        self._stopping = threading.Event()
+        self.service: IngestService | None = None
+        self.http_sock: socket.socket | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self.otlp_url = ""
+        if settings.no_ingest:
+            self.store = open_store(settings)
+            self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
+            return
+        self.service = IngestService(settings)
+        self.store = self.service.store
+        self.tokens = self.service.tokens
+        try:
+            self.http_sock = bind_socket(settings.host, settings.http_port)
+        except BaseException:
+            self.service.close()
+            raise
+        tls = settings.tls_cert is not None
+        self.otlp_url = url_of(self.http_sock, tls=tls)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.service),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=str(settings.tls_cert) if tls else None,
+                ssl_keyfile=str(settings.tls_key) if tls else None,
+            )
+        )
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return: the receivers stop, then the writer drains."""
+        self._stopping.set()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`; drains the writer and closes the store before returning."""
+        settings = self.settings
+        service = self.service
+        reading: ReadListener | None = None
+        noted = False
+        rounds: PeriodicRounds | None = None
+        duties: StoreDuties | None = None
+        # a reader's rounds write through a writer of its own (the service's, otherwise)
+        writer = service.writer if service is not None else StoreWriter(self.store)
+        try:
+            if service is not None:
+                service.start()
+            else:
+                writer.start()
+            duties = StoreDuties(self.store, settings)
+            duties.start()
+            dashboards_url = ""
+            session = Session(self.store.cursor, self.analytics)
+            if not (settings.no_dashboards and settings.no_api):
+                reading = start_reading(session, self.tokens, settings, self.alerts, self.otlp_url)
+                if not settings.no_dashboards:
+                    dashboards_url = reading.url
+                noted = leave_note(reading, settings, auth=self.tokens is not None)
+            if self.alerts is not None or dashboards_url:
+                rounds = start_rounds(
+                    session, writer, self.alerts, settings, dashboards_url, duties.lease
+                )
+            if self.http_sock is not None:
+                self.announce("OTLP/HTTP", self.otlp_url)
+            if reading is not None:
+                if not settings.no_dashboards:
+                    self.announce("dashboards", reading.url + "/")
+                if not settings.no_api:
+                    self.announce("read API", reading.url + "/api/v1")
+            if service is None:
+                self.announce("database", self.store.path)
+                self._stopping.wait()
+            else:
+                assert self._uvicorn is not None and self.http_sock is not None
+                asyncio.run(
+                    _serve_all(self._uvicorn, self.http_sock, service, settings, self.announce)
+                )
+        finally:
+            if noted and settings.db_beside is not None:
+                remove_note(settings.db_beside, os.getpid())
+            if rounds is not None:
+                rounds.stop()
+            if duties is not None:
+                duties.stop()
+            if reading is not None:
+                reading.stop()
+            if self.http_sock is not None:
+                self.http_sock.close()
+            if service is not None:
+                service.close()
+            else:
+                writer.close()
+                self.store.close()
+
+
 def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
     """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
-    announce = announce or Announcer()
-    problem = settings.exposure_problem()
-    if problem:
-        raise ExposureError(problem)
-    analytics = settings.analytics_config(settings.db_beside)
-    # a broken configuration file stops start-up, not the first page view or round
-    analytics.check()
-    alerts: AlertConfig | None = None
-    if not settings.no_alerts:
-        alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
-    if settings.no_ingest:
-        return _serve_reader(settings, analytics, alerts, announce)
-    service = IngestService(settings)
-    http_sock = bind_socket(settings.host, settings.http_port)
-    reading: ReadListener | None = None
-    noted = False
-    rounds: PeriodicRounds | None = None
-    duties: StoreDuties | None = None
+    server = Server(settings, announce=announce)
+
+    # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its own
+    # handler; and since uvicorn re-raises the signal once it has shut down, this handler (not
+    # the default, which kills the process) receives it then, so the writer drains and the
+    # database closes. A reader (no uvicorn) takes SIGINT the same way.
+    def stop(_sig: int, _frame: object) -> None:
+        server.stop()
+
+    signals = (signal.SIGTERM, signal.SIGINT) if settings.no_ingest else (signal.SIGTERM,)
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
-        service.start()
-        duties = StoreDuties(service.store, settings)
-        duties.start()
-        app = create_app(service)
-        tls = settings.tls_cert is not None
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ssl_certfile=str(settings.tls_cert) if tls else None,
-            ssl_keyfile=str(settings.tls_key) if tls else None,
-        )
-        server = uvicorn.Server(config)
-        otlp_url = url_of(http_sock, tls=tls)
-        dashboards_url = ""
-        session = Session(service.store.cursor, analytics)
-        if not (settings.no_dashboards and settings.no_api):
-            reading = start_reading(session, service.tokens, settings, alerts, otlp_url)
-            if not settings.no_dashboards:
-                dashboards_url = reading.url
-            noted = leave_note(reading, settings, auth=service.tokens is not None)
-        if alerts is not None or dashboards_url:
-            rounds = start_rounds(session, alerts, settings, dashboards_url, duties.lease)
-
-        # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its
-        # own handler; and since uvicorn re-raises the signal once it has shut down, this
-        # handler (not the default, which kills the process) receives it then, so the writer
-        # drains and the database closes below.
-        def stop(_sig: int, _frame: object) -> None:
-            server.should_exit = True
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        announce("OTLP/HTTP", otlp_url)
-        if reading is not None:
-            if not settings.no_dashboards:
-                announce("dashboards", reading.url + "/")
-            if not settings.no_api:
-                announce("read API", reading.url + "/api/v1")
-        try:
-            asyncio.run(_serve_all(server, http_sock, service, settings, announce))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        server.run()
     finally:
-        if noted and settings.db_beside is not None:
-            remove_note(settings.db_beside, os.getpid())
-        if rounds is not None:
-            rounds.stop()
-        if duties is not None:
-            duties.stop()
-        if reading is not None:
-            reading.stop()
-        http_sock.close()
-        service.close()
-    return 0
-
-
-def _serve_reader(
-    settings: ServeSettings,
-    analytics: AnalyticsConfig,
-    alerts: AlertConfig | None,
-    announce: Announcer,
-) -> int:
-    """``--no-ingest``: the read listener (dashboards and read API) on the store and a turn at
-    the shared work, no receivers."""
-    store = open_store(settings)
-    stopping = threading.Event()
-    reading: ReadListener | None = None
-    noted = False
-    rounds: PeriodicRounds | None = None
-    duties = StoreDuties(store, settings)
-    try:
-        duties.start()
-        dashboards_url = ""
-        session = Session(store.cursor, analytics)
-        if not (settings.no_dashboards and settings.no_api):
-            tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
-            reading = start_reading(session, tokens, settings, alerts, otlp_url="")
-            if not settings.no_dashboards:
-                dashboards_url = reading.url
-            noted = leave_note(reading, settings, auth=tokens is not None)
-        if alerts is not None or dashboards_url:
-            rounds = start_rounds(session, alerts, settings, dashboards_url, duties.lease)
-
-        def stop(_sig: int, _frame: object) -> None:
-            stopping.set()
-
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        announce("database", store.path)
-        if reading is not None:
-            if not settings.no_dashboards:
-                announce("dashboards", reading.url + "/")
-            if not settings.no_api:
-                announce("read API", reading.url + "/api/v1")
-        try:
-            while not stopping.wait(1.0):
-                pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    finally:
-        if noted and settings.db_beside is not None:
-            remove_note(settings.db_beside, os.getpid())
-        if rounds is not None:
-            rounds.stop()
-        duties.stop()
-        if reading is not None:
-            reading.stop()
-        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

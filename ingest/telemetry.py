@@ -207,6 +207,10 @@ class SelfMetrics:
              stats.refused_batches),
             ("flaglens_writer_duplicates_total", "Duplicate records dropped.",
              stats.duplicates_dropped),
+            ("flaglens_writer_write_fns_total", "Write functions committed (alerts, records).",
+             stats.write_fns),
+            ("flaglens_writer_write_fns_failed_total", "Write functions rolled back.",
+             stats.failed_write_fns),
         )  # fmt: skip
         for name, help_text, value in gauges:
             kind = "counter" if name.endswith("_total") else "gauge"

@@ -41,6 +41,32 @@ def _signed(value: int | None) -> str:
     return "-" if value is None else f"{value:+,}"
 
 
+def _family(changes: list[dict[str, Any]]) -> str:
+    family = next((c["family"] for c in changes if c.get("family")), None)
+    if family is None:
+        return "no tests"
+    return f"{family['tests']} tests, {family['correction']}"
+
+
+def _effect_text(effect: dict[str, Any]) -> str:
+    """``checkout latency:p95 +127 ms (worse)``; shares in percentage points."""
+    estimate = effect["estimate"]
+    if effect["metric"].startswith("latency"):
+        amount = f"{estimate:+.0f} ms"
+    else:
+        amount = _pp(estimate)
+    return f"{effect['service']} {effect['metric']} {amount} ({effect['direction']})"
+
+
+def _others(change: dict[str, Any]) -> str:
+    parts = []
+    if change["confounded_with"]:
+        parts.append("confounded with " + ", ".join(change["confounded_with"]))
+    if change["adjusted_for"]:
+        parts.append("windows exclude " + ", ".join(change["adjusted_for"]))
+    return "; ".join(parts) or "-"
+
+
 def _sections(report: dict[str, Any]) -> list[tuple[str, str, Table]]:
     """(title, note, table) per section, in report order."""
     d = report["decisions"]
@@ -97,15 +123,19 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, str, Table]]:
         ),
         (
             "Policy changes, ranked by impact",
-            "Before/after comparison of the services evaluating each changed flag.",
+            "Before/after comparison of the services evaluating each changed flag. Effects "
+            "counted: adjusted p < 0.05 over every test of the week's changes "
+            f"({_family(report['changes'])}) and at least the minimum effect.",
             (
                 ["rank", "change", "time", "flag", "env", "verdict", "authorized",
-                 "significant effects"],
+                 "effects counted", "budget burned", "other changes"],
                 [[str(c["rank"]), c["change"]["change_id"], c["change"]["time"][:16],
                   c["change"]["flag_key"], c["change"]["environment"], c["verdict"],
                   "yes" if c["change"]["authorized"] else "NO",
-                  "; ".join(f"{e['service']} {e['metric']} ({e['direction']})"
-                            for e in c["effects"] if e["significant"]) or "-"]
+                  "; ".join(_effect_text(e) for e in c["effects"] if e["counts"]) or "-",
+                  "; ".join(f"{b['slo']} {_pct(b['share_of_budget'])}" for b in c["budgets"]
+                            if b["bad"]) or "-",
+                  _others(c)]
                  for c in report["changes"] if c["verdict"] != "not enough data"],
             ),
         ),
@@ -131,14 +161,18 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, str, Table]]:
         ),
         (
             "Cohort engagement",
-            "Engaged / exposed subjects over the week; two-proportion test against last week.",
+            "Engaged / exposed subjects over the week; two-proportion test against last week, "
+            "p adjusted over every cohort (Benjamini-Hochberg).",
             (
-                ["cohort", "this week", "last week", "change", "95% CI", "p", "significant"],
+                ["cohort", "this week", "last week", "change", "95% CI", "p", "p adjusted",
+                 "significant"],
                 [[r["cohort"], _pct(r["this"]["rate"]), _pct(r["last"]["rate"]),
                   _pp(r["change"]["rate"]),
                   "-" if r["change"]["ci95"] is None else
                   f"[{_pp(r['change']['ci95'][0])}, {_pp(r['change']['ci95'][1])}]",
                   "-" if r["change"]["p_value"] is None else f"{r['change']['p_value']:.3g}",
+                  "-" if r["change"]["p_adjusted"] is None else
+                  f"{r['change']['p_adjusted']:.3g}",
                   "yes" if r["change"]["significant"] else "no"] for r in report["cohorts"]],
             ),
         ),

@@ -177,7 +177,9 @@ def _cohorts(cursor: duckdb.DuckDBPyConnection, week: TimeWindow) -> list[dict[s
                     "rate": test.difference if test else None,
                     "ci95": [test.ci_low, test.ci_high] if test else None,
                     "p_value": test.p_value if test else None,
-                    "significant": bool(test and test.p_value < 0.05),
+                    "p_adjusted": shift.p_adjusted,
+                    "correction": shift.correction,
+                    "significant": shift.significant,
                 },
             }
         )

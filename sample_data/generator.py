@@ -271,6 +271,14 @@ class Simulation:
             if start_ns >= regression.time_ns:
                 error_rate += regression.extra_error_rate
                 latency *= regression.latency_factor
+        tail = self.stories.tail_regression
+        if env == tail.environment and service.name == tail.service and start_ns >= tail.time_ns:
+            if rng.random() < tail.slow_share:
+                latency *= tail.slow_factor
+        confounded = self.stories.confounded
+        if env == confounded.environment and service.name == confounded.service:
+            if start_ns >= confounded.time_ns:
+                error_rate += confounded.extra_error_rate
         error = rng.random() < error_rate
         route = rng.choice(service.routes)
         session = Session(

@@ -41,6 +41,43 @@ class Regression:
 
 
 @dataclass(frozen=True, slots=True)
+class TailRegression:
+    """A change after which a few of one service's requests take a slow path: the median
+    hardly moves, p95 and p99 do, and the latency SLO's budget burns faster than it allows."""
+
+    flag: str
+    environment: str
+    service: str
+    time_ns: int
+    slow_share: float = 0.07
+    slow_factor: float = 3.2
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """A harmless change on a service a few hours after the regression changed it: its
+    windows, and the regression's, must leave the other change out."""
+
+    flag: str
+    environment: str
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Confounded:
+    """Two changes on one service minutes apart, after which it fails more: which of the two
+    did it cannot be told, so neither may be blamed alone."""
+
+    flag: str
+    second_flag: str
+    environment: str
+    service: str
+    time_ns: int
+    second_ns: int
+    extra_error_rate: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
 class CohortShift:
     """A change after which one cohort engages more on one service; the others do not move."""
 
@@ -94,6 +131,9 @@ class Stories:
     start: datetime
     end: datetime
     regression: Regression
+    tail_regression: TailRegression
+    overlap: Overlap
+    confounded: Confounded
     cohort_shift: CohortShift
     harmless_flag: str
     harmless_ns: int
@@ -123,8 +163,13 @@ class Stories:
                     },
                 )
             )
+        tail, overlap, confounded = self.tail_regression, self.overlap, self.confounded
         for flag, env, time_ns in (
             (self.regression.flag, self.regression.environment, self.regression.time_ns),
+            (tail.flag, tail.environment, tail.time_ns),
+            (overlap.flag, overlap.environment, overlap.time_ns),
+            (confounded.flag, confounded.environment, confounded.time_ns),
+            (confounded.second_flag, confounded.environment, confounded.second_ns),
             (self.cohort_shift.flag, self.cohort_shift.environment, self.cohort_shift.time_ns),
             (self.harmless_flag, "prod", self.harmless_ns),
         ):
@@ -208,6 +253,20 @@ def place_stories(start: datetime, end: datetime) -> Stories:
             services=("checkout", "payments"),
             time_ns=at(0.6),
         ),
+        tail_regression=TailRegression(
+            flag="payments-retry-policy", environment="prod", service="payments", time_ns=at(0.2)
+        ),
+        overlap=Overlap(
+            flag="checkout-promo-engine", environment="prod", time_ns=at(0.6) + 3 * 3600 * _NS
+        ),
+        confounded=Confounded(
+            flag="recs-model-tier",
+            second_flag="recs-personalised",
+            environment="prod",
+            service="recommendations",
+            time_ns=at(0.85),
+            second_ns=at(0.85) + 20 * 60 * _NS,
+        ),
         cohort_shift=CohortShift(
             flag="search-ranking-v2",
             environment="prod",
@@ -240,6 +299,7 @@ def manifest(sim: Simulation) -> dict[str, Any]:
     stories = sim.stories
     tally = sim.tally
     change_ids = _change_ids(sim)
+    tail, overlap, confounded = stories.tail_regression, stories.overlap, stories.confounded
     return {
         "seed": sim.options.seed,
         "days": sim.options.days,
@@ -264,6 +324,39 @@ def manifest(sim: Simulation) -> dict[str, Any]:
                 "environment": stories.regression.environment,
                 "services": list(stories.regression.services),
                 "time": _iso(stories.regression.time_ns),
+            },
+            "tail_regression": {
+                "change_id": change_ids[(tail.flag, tail.time_ns)],
+                "flag_key": tail.flag,
+                "environment": tail.environment,
+                "service": tail.service,
+                "time": _iso(tail.time_ns),
+                "slow_share": tail.slow_share,
+                "slow_factor": tail.slow_factor,
+                "verdict": "regression",
+                "counted": [f"{tail.service} latency:p95", f"{tail.service} latency:p99"],
+                "not_counted": [f"{tail.service} latency"],
+            },
+            "overlapping": {
+                "regression": change_ids[(stories.regression.flag, stories.regression.time_ns)],
+                "harmless": change_ids[(overlap.flag, overlap.time_ns)],
+                "flag_key": overlap.flag,
+                "environment": overlap.environment,
+                "services": ["checkout"],
+                "time": _iso(overlap.time_ns),
+                "harmless_verdict": "no detectable effect",
+                "regression_verdict": "regression",
+            },
+            "confounded": {
+                "change_ids": [
+                    change_ids[(confounded.flag, confounded.time_ns)],
+                    change_ids[(confounded.second_flag, confounded.second_ns)],
+                ],
+                "flag_keys": [confounded.flag, confounded.second_flag],
+                "environment": confounded.environment,
+                "service": confounded.service,
+                "times": [_iso(confounded.time_ns), _iso(confounded.second_ns)],
+                "verdict": "confounded",
             },
             "cohort_shift": {
                 "change_id": change_ids[(stories.cohort_shift.flag, stories.cohort_shift.time_ns)],

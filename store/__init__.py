@@ -14,6 +14,7 @@ from store.errors import (
     WriterClosed,
     WriterOverloaded,
 )
+from store.write_fns import WriteFn
 from store.writer import LedgerEntry, StoreWriter, WriteBatch, WriteResult, WriterStats
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "TerminalStoreError",
     "TransientStoreError",
     "WriteBatch",
+    "WriteFn",
     "WriteResult",
     "WriterClosed",
     "WriterOverloaded",

@@ -44,6 +44,13 @@ refuses an append to a table that a DELETE changed meanwhile) is retried
 When more than ``max_pending_rows`` rows are queued or being committed,
 :meth:`StoreWriter.submit` raises :class:`WriterOverloaded` with a retry delay: the receivers
 answer 503 / UNAVAILABLE, exporters back off, and memory stays bounded.
+
+Everything else that writes hands the writer a write function (:mod:`store.write_fns`,
+:meth:`StoreWriter.execute_write_fn`), which runs on this thread in a transaction of its own.
+Write functions and ingest groups take turns: while both wait, the writer runs one write
+function after each group, so a write function waits for at most the group being gathered or
+committed (plus the write functions ahead of it), and ingest waits for at most one write
+function between two groups. A write function that fails is rolled back alone.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -69,8 +76,10 @@ from store.errors import StoreError, WriterClosed, WriterOverloaded
 from store.lease import holder_id
 from store.recent_keys import RecentKeys
 from store.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input_schema
+from store.write_fns import WriteCall, WriteFn, run_call
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_GROUP_ROWS = 65_536
 DEFAULT_MAX_GROUP_DELAY = 0.02  # seconds a group gathers when it would not fill a row group
@@ -178,6 +187,10 @@ class WriterStats:
     last_commit_ms: float = 0.0
     mean_commit_ms: float = 0.0
     rows_per_second: float = 0.0
+    pending_write_fns: int = 0  # write functions waiting for their turn
+    write_fns: int = 0  # write functions committed
+    failed_write_fns: int = 0  # write functions rolled back (their error went to the caller)
+    last_write_fn_ms: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,6 +236,8 @@ class StoreWriter:
         }
         self._ids_lock = threading.Lock()
         self._queue: deque[_Pending] = deque()
+        self._calls: deque[WriteCall] = deque()  # write functions, in the order submitted
+        self._group_last = False  # whether the last turn was a group (then a call goes next)
         self._cond = threading.Condition()
         self._pending_rows = 0
         self._closing = False
@@ -280,6 +295,22 @@ class StoreWriter:
             self._cond.notify()
         return future
 
+    def execute_write_fn(self, fn: WriteFn[T]) -> Future[T]:
+        """Queue ``fn`` to run on the writer thread as ``fn(cursor)`` in a transaction of its
+        own (see :mod:`store.write_fns`); the future resolves with what it returned once
+        committed, or with its error once rolled back (DuckDB errors as :class:`StoreError`).
+
+        Raises:
+            WriterClosed: the writer is shutting down.
+        """
+        future: Future[T] = Future()
+        with self._cond:
+            if self._closing:
+                raise WriterClosed("the writer is closed; the server is shutting down")
+            self._calls.append(WriteCall(fn, future))
+            self._cond.notify()
+        return future
+
     def _retry_after(self) -> float:
         rate = self._stats.rows_per_second or 50_000.0
         return min(30.0, max(1.0, self._pending_rows / rate))
@@ -289,6 +320,7 @@ class StoreWriter:
             snapshot = WriterStats(**asdict(self._stats))
             snapshot.pending_rows = self._pending_rows
             snapshot.pending_batches = len(self._queue)
+            snapshot.pending_write_fns = len(self._calls)
         return snapshot
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -299,13 +331,20 @@ class StoreWriter:
             self._thread.start()
 
     def close(self, timeout: float = 60.0) -> None:
-        """Commit everything queued, then stop the thread."""
+        """Commit everything queued (rows and write functions), then stop the thread."""
         with self._cond:
             self._closing = True
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return  # still committing: the cursor is its own until it is done
             self._thread = None
+        with self._cond:  # left when the writer was never started
+            while self._calls:
+                self._calls.popleft().future.set_exception(
+                    WriterClosed("the writer was closed before this write function ran")
+                )
         self._cursor.close()
 
     def __enter__(self) -> StoreWriter:
@@ -317,12 +356,18 @@ class StoreWriter:
 
     # -- the writer thread --------------------------------------------------------------------
 
-    def _next_group(self) -> list[_Pending]:
+    def _next_turn(self) -> list[_Pending] | WriteCall | None:
+        """The next group, or write function (see the module docstring); None: closed and
+        nothing left to do."""
         with self._cond:
-            while not self._queue and not self._closing:
+            while not self._queue and not self._calls and not self._closing:
                 self._cond.wait()
+            if self._calls and (self._group_last or not self._queue):
+                self._group_last = False
+                return self._calls.popleft()
             if not self._queue:
-                return []
+                return None
+            self._group_last = True
             self._gather()
             # up to the last whole row group the queue reaches; the rest starts the next group
             target = min(self._pending_rows, self.max_group_rows)
@@ -367,9 +412,13 @@ class StoreWriter:
     def _run(self) -> None:
         try:
             while True:
-                group = self._next_group()
-                if not group:
+                turn = self._next_turn()
+                if turn is None:
                     return
+                if isinstance(turn, WriteCall):
+                    self._run_call(turn)  # DuckDB's threads stay as the last group left them
+                    continue
+                group = turn
                 try:
                     self._write_group(group)
                 finally:
@@ -380,6 +429,19 @@ class StoreWriter:
                         self._release_duckdb_threads()
         finally:
             self._release_duckdb_threads()
+
+    def _run_call(self, call: WriteCall) -> None:
+        started = time.perf_counter()
+
+        def done(committed: bool) -> None:
+            with self._cond:
+                self._stats.last_write_fn_ms = (time.perf_counter() - started) * 1000
+                if committed:
+                    self._stats.write_fns += 1
+                else:
+                    self._stats.failed_write_fns += 1
+
+        run_call(self._cursor, call, path=self.store.path, done=done)
 
     def _hold_one_duckdb_thread(self) -> None:
         """DuckDB on one thread from now until the writer runs out of work."""

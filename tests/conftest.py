@@ -1,34 +1,112 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package.
+
+- ``store``: a fresh, migrated store in memory (known-answer tests insert their rows into it).
+- ``ingest_server``: `flaglens serve`'s composition in this process, on a temp database, with
+  OTLP/HTTP and OTLP/gRPC on free loopback ports (``tests/inprocess.py``; start one with other
+  settings with ``start_inprocess(db, max_body_bytes=...)``).
+- ``sample_week``: the default sample week, loaded once per session through the OTLP path.
+- ``browser``: headless Chromium (e2e tests only).
+
+Tests that start real processes (``tests/servers.py``, the browser, subprocesses) are marked
+``@pytest.mark.e2e``; `pytest -m "not e2e"` is the fast loop.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from store.connection import Store
+from tests.inprocess import InProcessServer, start_inprocess
 from tests.postgres import MISSING, Cluster, cluster, find_binaries
-from tests.sample_week import LoadedWeek, load_week
-from tests.servers import REPO
+from tests.sample_week import LoadedWeek, cached_week, load_week
+from tests.servers import CURRENT_TEST, REPO, require_e2e
 from tests.stores import NATIVE, StoreMaker
 
 # where browser tests leave their screenshots (CI keeps artifacts/)
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 
+# session fixtures that cost seconds to build: under pytest-xdist, the tests that use one run on
+# one worker (which builds it once) instead of each worker building its own
+_COSTLY_SESSION_FIXTURES = ("sample_week", "dashboard_server")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist (``--dist loadgroup``, see pyproject.toml): the users of
+    a costly session fixture together, every other test with the rest of its module (module
+    fixtures are then built once, and tests that read a module's store after the others keep
+    their order)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        costly = next((name for name in _COSTLY_SESSION_FIXTURES if name in fixtures), None)
+        item.add_marker(pytest.mark.xdist_group(costly or item.nodeid.split("::", 1)[0]))
+        if costly:  # the first user pays for building it (seconds here; minutes on a busy box)
+            item.add_marker(pytest.mark.timeout(900))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail loudly if pytest-xdist did not take the groups (it marks them in the node ids)."""
+    if session.config.getoption("dist", "no") != "loadgroup" or not session.items:
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER") and "@" not in session.items[0].nodeid:
+        raise pytest.UsageError(
+            "pytest-xdist's --dist loadgroup lost the test groups (pytest-dev/pytest-xdist#1386, "
+            "pytest 9.2): install the pytest that pyproject.toml's dev extra names"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tell tests/servers.py which test is starting, before any of its fixtures runs."""
+    CURRENT_TEST.nodeid = item.nodeid
+    CURRENT_TEST.e2e = item.get_closest_marker("e2e") is not None
+
+
 @pytest.fixture(autouse=True)
 def clean_flaglens_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No FLAGLENS_* variable from the developer's shell leaks into a test."""
+    """No FLAGLENS_* variable from the developer's shell leaks into a test, nor the SDK's
+    OTEL_EXPORTER_OTLP_* ones that the server's settings also read."""
     for name in list(os.environ):
-        if name.startswith("FLAGLENS_"):
+        if name.startswith(("FLAGLENS_", "OTEL_EXPORTER_OTLP_")):
             monkeypatch.delenv(name)
 
 
+@pytest.fixture
+def store() -> Iterator[Store]:
+    """A fresh, migrated store in memory."""
+    with Store.open(":memory:") as opened:
+        yield opened
+
+
+@pytest.fixture
+def ingest_server(tmp_path: Path) -> Iterator[InProcessServer]:
+    """An in-process server on ``tmp_path / "flaglens.duckdb"`` (HTTP and gRPC), stopped after
+    the test; a test may stop it itself to read the drained store."""
+    server = start_inprocess(tmp_path / "flaglens.duckdb", grpc=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
-def sample_week(tmp_path_factory: pytest.TempPathFactory) -> LoadedWeek:
-    """The default sample week, loaded once per test session by `flaglens demo --load-only`."""
-    return load_week(tmp_path_factory.mktemp("week"))
+def sample_week(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> LoadedWeek:
+    """The default sample week through an in-process server: loaded once, then copied from
+    pytest's cache by later sessions until a source it depends on changes (``--cache-clear``
+    loads it again). Loading it costs more CPU than the rest of the fast loop."""
+    cache = request.config.cache
+    if cache is None:  # -p no:cacheprovider
+        return load_week(tmp_path_factory.mktemp("week"))
+    return cached_week(cache.mkdir("flaglens-sample-week"), tmp_path_factory.mktemp("week"))
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +131,7 @@ def store_maker(request: pytest.FixtureRequest) -> StoreMaker:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
+    require_e2e("chromium")
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if not chromium or not driver_path:

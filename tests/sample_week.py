@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
+import multiprocessing
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from analytics.windows import parse_instant
+from sample_data.generator import Options
+from sample_data.otlp import SendSummary
+from sample_data.week import KEY_FILE, MANIFEST, send_week
+from tests.inprocess import inprocess_server
 from tests.servers import REPO
 
 FIXTURES = REPO / "sample_data" / "fixtures"
 # a fixed end, so that the week (and its manifest) is the same in every run
 WEEK_END = "2026-11-23T00:00:00Z"
 WEEK_SEED = 7
+# what the loaded week depends on: the generator and sender, the receivers, decoding, contracts
+# and store, the server's composition and this loader; and the libraries that make the records
+# and write the file
+_WEEK_SOURCES = ("sample_data", "ingest", "store", "contracts", "flaglens", "tests/sample_week.py",
+                 "tests/inprocess.py")  # fmt: skip
+_WEEK_LIBRARIES = ("duckdb", "opentelemetry-sdk", "opentelemetry-proto", "protobuf")
 
 
 @dataclass(frozen=True)
@@ -25,23 +40,68 @@ class LoadedWeek:
     db: Path
     keys: Path
     manifest: dict[str, Any]
-    output: str
+    summary: SendSummary  # what the server answered, as the sender counted it
 
 
 def load_week(directory: Path, *, days: int = 7, scale: float = 1.0) -> LoadedWeek:
-    """`flaglens demo --load-only` into ``directory`` (a real server, the real OTLP path)."""
-    command = [
-        sys.executable, "-m", "flaglens.cli.main", "demo", "--load-only", "--no-progress",
-        "--dir", str(directory), "--http-port", "0", "--grpc-port", "0", "--dashboard-port", "0",
-        "--seed", str(WEEK_SEED), "--end", WEEK_END, "--days", str(days), "--scale", str(scale),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"demo failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    manifest = json.loads((directory / "manifest.json").read_text())
-    return LoadedWeek(
-        directory, directory / "flaglens.duckdb", directory / "keys.toml", manifest, done.stdout
-    )
+    """What `flaglens demo --load-only` does, with the server in this process: the week's OTLP
+    requests (made by the SDK and the stock exporters' encoders) sent over HTTP to an in-process
+    server, which decodes, checks and writes them as `flaglens serve` does. The server is
+    stopped (the writer drained, the store closed) before this returns.
+
+    The sender plays the week in a process of its own, as an instrumented service would: making
+    the records through the SDK costs more than storing them, and on a thread of this process it
+    would take turns with the server on one GIL.
+    """
+    options = Options(seed=WEEK_SEED, days=days, scale=scale, end=parse_instant(WEEK_END))
+    db = directory / "flaglens.duckdb"
+    with (
+        inprocess_server(db) as server,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as sender,
+    ):
+        played = sender.submit(send_week, options, server.http_url, directory, progress=False)
+        summary, _truth = played.result()
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return LoadedWeek(directory, db, directory / KEY_FILE, manifest, summary)
+
+
+def week_key(days: int = 7, scale: float = 1.0) -> str:
+    """A digest of everything the loaded week depends on (see ``_WEEK_SOURCES``)."""
+    digest = hashlib.sha256(f"{WEEK_SEED} {WEEK_END} {days} {scale}".encode())
+    for library in _WEEK_LIBRARIES:
+        digest.update(f"{library}=={version(library)}\n".encode())
+    for source in _WEEK_SOURCES:
+        root = REPO / source
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def cached_week(cache: Path, directory: Path) -> LoadedWeek:
+    """The sample week in ``directory``: a copy of the one loaded earlier from the same sources
+    (kept under ``cache``, keyed by :func:`week_key`), or loaded now (:func:`load_week`) and
+    kept there for the next session. ``pytest --cache-clear`` loads it afresh."""
+    kept = cache / week_key()
+    if not (kept / "summary.json").exists():
+        week = load_week(directory)
+        building = cache / f"{kept.name}.{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.copytree(directory, building)
+        (building / "summary.json").write_text(json.dumps(asdict(week.summary)))
+        shutil.rmtree(kept, ignore_errors=True)
+        building.rename(kept)
+        for stale in cache.iterdir():  # only the newest week is kept
+            if stale.name != kept.name:
+                shutil.rmtree(stale, ignore_errors=True)
+        return week
+    shutil.copytree(kept, directory, dirs_exist_ok=True)
+    summary = SendSummary(**json.loads((directory / "summary.json").read_text()))
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return LoadedWeek(directory, directory / "flaglens.duckdb", directory / KEY_FILE, manifest,
+                      summary)  # fmt: skip
 
 
 def post_fixtures(url: str) -> dict[str, int]:

@@ -1,4 +1,8 @@
-"""A real `flaglens serve` process for tests: started on free loopback ports, stopped after."""
+"""A real `flaglens serve` process for tests: started on free loopback ports, stopped after.
+
+Only tests marked ``@pytest.mark.e2e`` may start one (:func:`require_e2e`); everything else uses
+the in-process server of ``tests/inprocess.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
+
+
+@dataclass
+class _CurrentTest:
+    """Set by tests/conftest.py before each test's fixtures are set up (outside pytest, e.g. in
+    benchmarks/ingest.py, real processes are what is wanted)."""
+
+    nodeid: str = ""
+    e2e: bool = True
+
+
+CURRENT_TEST = _CurrentTest()
+
+
+def require_e2e(what: str) -> None:
+    """Refuse to start a real process for a test that is not marked e2e, so that the fast loop
+    (`pytest -m "not e2e"`) stays free of them."""
+    if not CURRENT_TEST.e2e:
+        raise RuntimeError(
+            f"{CURRENT_TEST.nodeid or 'this test'} starts a real process ({what}) but is not "
+            "marked @pytest.mark.e2e: mark it, or use the in-process server (tests/inprocess.py)"
+        )
 
 
 @dataclass
@@ -81,6 +107,7 @@ def start_server(
     Dashboards and OTLP/gRPC are off unless ``extra`` asks for them with ``--dashboard-port`` /
     ``--grpc-port``; the read API is on a free port unless ``extra`` says ``--no-api``.
     """
+    require_e2e("flaglens serve")
     if "--dashboard-port" not in extra:
         extra = (*extra, "--no-dashboards", "--dashboard-port", "0")
     elif "dashboards" not in wait_for:

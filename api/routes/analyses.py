@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from analytics.analyses import ANALYSES
+from analytics.analyses import ANALYSES, DEFAULT_CORRECTION, Correction
 from api import params
 from api.errors import NotFound
 from api.guard import QueryGuard
@@ -45,8 +45,12 @@ def router(guard: QueryGuard) -> APIRouter:
         compare: Annotated[bool, Query(description="cohorts: against the previous window")] = False,
         rates: Annotated[bool, Query(description="contracts: rates, not each error")] = False,
         correction: Annotated[
-            Literal["holm", "bh"], Query(description="changes: multiple-testing correction")
-        ] = "holm",
+            Correction,
+            Query(
+                description="changes, cohorts with compare: the correction over every test "
+                "ranked together, bh (Benjamini-Hochberg, the default) or holm"
+            ),
+        ] = DEFAULT_CORRECTION,
     ) -> list[dict[str, Any]]:
         params.only(request, params.ANALYSIS_PARAMS)
         if name not in ANALYSES:

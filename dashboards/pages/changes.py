@@ -7,6 +7,9 @@ from typing import Any
 from dash import html
 
 from analytics import budgets, cohorts, impact, latency
+from analytics.effects import Effect
+from analytics.quantiles import QuantileTest, label
+from analytics.stats import ShiftTest
 from analytics.windows import TimeWindow
 from dashboards import figures
 from dashboards.pages.common import DataSource, _empty, _graph, _link, _pct, _table
@@ -63,9 +66,21 @@ def changes(source: DataSource, state: ViewState, window: TimeWindow) -> list[An
             )
         )
     content.append(html.H3("Changes, ranked by impact"))
+    content.append(html.P(_family_note(impacts), className="fl-note"))
     content.append(
         _table(
-            ["rank", "change", "time", "flag", "env", "version", "actor", "verdict", "authorized"],
+            [
+                "rank",
+                "change",
+                "time",
+                "flag",
+                "env",
+                "version",
+                "actor",
+                "verdict",
+                "other changes",
+                "authorized",
+            ],
             [
                 [
                     i.rank,
@@ -76,6 +91,7 @@ def changes(source: DataSource, state: ViewState, window: TimeWindow) -> list[An
                     i.change.version,
                     i.change.actor,
                     i.verdict,
+                    _others(i),
                     "yes" if i.change.authorized else "NO: " + ", ".join(i.change.reasons),
                 ]
                 for i in impacts
@@ -86,8 +102,80 @@ def changes(source: DataSource, state: ViewState, window: TimeWindow) -> list[An
     return content
 
 
+def _family_note(impacts: list[impact.ChangeImpact]) -> str:
+    family = impacts[0].family if impacts else None
+    if family is None or not family.tests:
+        return "No change had enough data for a test."
+    name = {"bh": "Benjamini–Hochberg", "holm": "Holm"}.get(family.correction, family.correction)
+    return (
+        f"p-values adjusted together ({name}) over all {family.tests} tests of the "
+        f"{family.changes} changes ranked here; an effect counts at adjusted p < 0.05 when it "
+        "is at least its minimum effect."
+    )
+
+
+def _others(item: impact.ChangeImpact) -> str:
+    """Other changes on the same services: confounded with, or left out of the windows."""
+    parts = []
+    if item.confounded_with:
+        parts.append("confounded with " + ", ".join(item.confounded_with))
+    if item.adjusted_for:
+        parts.append("windows exclude " + ", ".join(item.adjusted_for))
+    return "; ".join(parts) or "-"
+
+
+def _span(window: TimeWindow | None) -> str:
+    return "-" if window is None else f"{window.start:%m-%d %H:%M} – {window.end:%m-%d %H:%M}"
+
+
+def _effect_row(effect: Effect) -> list[str]:
+    test = effect.test
+    if isinstance(test, ShiftTest):
+        before, after = f"median {test.median_before:.1f} ms", f"median {test.median_after:.1f} ms"
+        change_text = f"{test.shift:+.1f} ms (HL)"
+        interval = f"[{test.ci_low:+.1f}, {test.ci_high:+.1f}] ms"
+        minimum = f"{effect.minimum_effect:.1f} ms"
+    elif isinstance(test, QuantileTest):
+        name = effect.metric.split(":", 1)[1]
+        before, after = f"{name} {test.before:.1f} ms", f"{name} {test.after:.1f} ms"
+        change_text = f"{test.difference:+.1f} ms"
+        interval = (
+            "unbounded" if test.ci_low is None or test.ci_high is None
+            else f"[{test.ci_low:+.1f}, {test.ci_high:+.1f}] ms"
+        )  # fmt: skip
+        minimum = f"{effect.minimum_effect:.1f} ms"
+    else:
+        before = f"{test.rate_before:.2%} of {test.n_before:,}"
+        after = f"{test.rate_after:.2%} of {test.n_after:,}"
+        change_text = f"{test.difference:+.2%}"
+        interval = f"[{test.ci_low:+.2%}, {test.ci_high:+.2%}]"
+        minimum = f"{effect.minimum_effect:.2%}"
+    return [effect.service, effect.metric, before, after, change_text, interval,
+            f"{effect.p_adjusted:.3g}", minimum, "yes" if effect.counts else "no"]  # fmt: skip
+
+
+def _bound(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.1f}"
+
+
+def _percentile_rows(item: impact.ChangeImpact) -> list[list[str]]:
+    rows = []
+    for effect in item.effects:
+        if effect.metric != "latency":
+            continue
+        for test in effect.percentiles:
+            rows.append(
+                [effect.service, label(test.quantile),
+                 f"{test.before:.1f} [{_bound(test.before_low)}, {_bound(test.before_high)}]",
+                 f"{test.after:.1f} [{_bound(test.after_low)}, {_bound(test.after_high)}]",
+                 f"{test.difference:+.1f}"]
+            )  # fmt: skip
+    return rows
+
+
 def _change_details(item: impact.ChangeImpact) -> html.Div:
     change = item.change
+    discounted = ", ".join(f"{a.approver} ({a.reason})" for a in change.discounted_approvals)
     facts = [
         ("change", change.change_id),
         ("flag", f"{change.flag_key} ({change.module}) in {change.environment}"),
@@ -95,36 +183,23 @@ def _change_details(item: impact.ChangeImpact) -> html.Div:
         ("actor", change.actor),
         ("action", change.action),
         ("approvals", ", ".join(change.approvers) or "none"),
+        ("discounted approvals", discounted or "none"),
         ("ticket", change.ticket or "-"),
         ("signature", f"{change.signature.value} (key {change.key_id or '-'})"),
         ("authorized", "yes" if change.authorized else "NO: " + "; ".join(change.details)),
         ("verdict", item.verdict),
+        ("other changes", _others(item)),
     ]
-    windows = "-"
-    if item.before and item.after:
-        windows = (
-            f"{item.before.start:%m-%d %H:%M} – {item.before.end:%m-%d %H:%M} vs "
-            f"{item.after.start:%m-%d %H:%M} – {item.after.end:%m-%d %H:%M}"
-        )
-    rows = []
-    for effect in item.effects:
-        test = effect.test.as_dict()
-        if "hodges_lehmann_shift" in test:
-            before = f"median {test['median_before']:.1f} ms"
-            after = f"median {test['median_after']:.1f} ms"
-            change_text = f"{test['hodges_lehmann_shift']:+.1f} ms"
-            low, high = test["ci95"]
-            interval = f"[{low:+.1f}, {high:+.1f}] ms"
-        else:
-            before = f"{test['before']['rate']:.2%} of {test['before']['n']:,}"
-            after = f"{test['after']['rate']:.2%} of {test['after']['n']:,}"
-            change_text = f"{test['difference']:+.2%}"
-            low, high = test["ci95"]
-            interval = f"[{low:+.2%}, {high:+.2%}]"
-        rows.append(
-            [effect.service, effect.metric, before, after, change_text, interval,
-             f"{effect.p_adjusted:.3g}", "yes" if effect.significant else "no"]
-        )  # fmt: skip
+    windows = f"{_span(item.before)} vs {_span(item.after)}"
+    per_service = [
+        f"{service}: {_span(w.before)} vs {_span(w.after)}"
+        for service, w in sorted(item.windows.items())
+        if (w.before, w.after) != (item.before, item.after)
+    ]
+    if per_service:
+        windows += "; shortened for other changes on " + "; ".join(per_service)
+    family = item.family
+    p_label = f"p ({family.correction}, {family.tests} tests)" if family else "p"
     return html.Div(
         [
             html.H3(f"Change {change.change_id}"),
@@ -138,16 +213,34 @@ def _change_details(item: impact.ChangeImpact) -> html.Div:
                     "after",
                     "change",
                     "95% CI",
-                    "p (Holm)",
-                    "significant",
+                    p_label,
+                    "minimum effect",
+                    "counts",
                 ],
-                rows or [["-", "no comparison possible", "", "", "", "", "", ""]],
+                [_effect_row(e) for e in item.effects]
+                or [["-", "no comparison possible", "", "", "", "", "", "", ""]],
+                "change-effects",
             ),
-            html.H4("Error budget burned since the change"),
+            html.H4("Latency percentiles (ms, with 95% intervals)"),
             _table(
-                ["SLO", "bad events", "share of budget"],
-                [[b.slo, f"{b.bad_since_change:,}", _pct(b.share_of_budget)] for b in item.budgets]
-                or [["-", "", ""]],
+                ["service", "percentile", "before", "after", "change"],
+                _percentile_rows(item) or [["-", "", "", "", ""]],
+                "change-percentiles",
+            ),
+            html.H4("Error budget burned in the change's burn window"),
+            _table(
+                ["SLO", "window", "bad events", "share of budget", "burn rate"],
+                [
+                    [
+                        b.slo,
+                        _span(b.window),
+                        f"{b.bad:,}",
+                        _pct(b.share_of_budget),
+                        "-" if b.burn_rate is None else f"{b.burn_rate:.2f}",
+                    ]
+                    for b in item.budgets
+                ]
+                or [["-", "", "", "", ""]],
             ),
         ],
         id="change-details",

@@ -38,12 +38,20 @@ def cohort_page(source: DataSource, state: ViewState, window: TimeWindow) -> lis
                     f"{test['before']['rate']:.1%} of {test['before']['n']:,}",
                     f"{test['after']['rate']:.1%} of {test['after']['n']:,}",
                     f"{test['difference']:+.1%} [{low:+.1%}, {high:+.1%}]",
-                    f"{effect.p_adjusted:.3g}", "yes" if effect.significant else "no",
+                    f"{effect.p_adjusted:.3g}", "yes" if effect.counts else "no",
                 ]
             )  # fmt: skip
+    family = impacts[0].family if impacts else None
+    note = (
+        f"p adjusted ({family.correction}) over all {family.tests} tests of the changes in "
+        "this range, as on the Policy changes page; a shift counts at adjusted p < 0.05 when "
+        "it is at least its minimum effect."
+        if family else ""
+    )  # fmt: skip
     return [
         _graph(figures.cohort_figure(periods, shown), "cohorts-engagement"),
         html.H3("Engagement shifts around changes"),
+        html.P(note, className="fl-note"),
         _table(
             [
                 "change",
@@ -53,8 +61,8 @@ def cohort_page(source: DataSource, state: ViewState, window: TimeWindow) -> lis
                 "before",
                 "after",
                 "shift [95% CI]",
-                "p (Holm)",
-                "significant",
+                "p adjusted",
+                "counts",
             ],
             rows or [["-", "no change had enough exposed subjects", "", "", "", "", "", "", ""]],
             "cohorts-shifts",

@@ -91,6 +91,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from alerts.webhook import deliver_pending
     from analytics.session import Session
     from flaglens.discovery import read_note
+    from store.writer import StoreWriter
 
     try:
         location = store_location(args)
@@ -111,9 +112,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         files = settings_from_args(AlertFiles, args)
         config = load_alert_config(files.rules_file, webhook=files.alert_webhook)
         at = parse_instant(args.at) if args.at else None
-        with Store.open(location) as store, _rounds_lease(store):
+        # the same write path as `flaglens serve`: a writer of its own, closed (drained) on exit
+        with Store.open(location) as store, _rounds_lease(store), StoreWriter(store) as writer:
             session = Session(store.cursor, analytics_config(args, db))
-            evaluator = Evaluator(session, config, dashboards_url=args.dashboards_url)
+            evaluator = Evaluator(session, config, writer, dashboards_url=args.dashboards_url)
             result = evaluator.evaluate(at)
             _print_transitions(result.as_dict()["transitions"])
             print(
@@ -124,7 +126,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                 print(f"rule {name} could not be evaluated (see log)", file=sys.stderr)
             if config.receiver.url:
                 with httpx.Client(timeout=10) as client:
-                    delivered = deliver_pending(store.cursor, config.receiver.url, client=client)
+                    delivered = deliver_pending(
+                        store.cursor(), writer, config.receiver.url, client=client
+                    )
                 retry = f" ({delivered.error}; will retry)" if delivered.error else ""
                 print(f"delivered {delivered.delivered}, failed {delivered.failed}{retry}")
     except (AnalyticsError, ContractError, StoreError) as exc:

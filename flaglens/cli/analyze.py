@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analytics.analyses import ANALYSES, Query
+from analytics.analyses import ANALYSES, CORRECTIONS, DEFAULT_CORRECTION, Query
 from analytics.errors import AnalyticsError
 from analytics.session import AnalyticsConfig
 from analytics.windows import TimeWindow, parse_duration
@@ -61,9 +61,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--correction",
-        choices=("holm", "bh"),
-        default="holm",
-        help="changes: multiple-testing correction, Holm (default) or Benjamini-Hochberg",
+        choices=CORRECTIONS,
+        default=DEFAULT_CORRECTION,
+        help="changes, cohorts --compare: correction over every test ranked together, "
+        "Benjamini-Hochberg (default: false discovery rate) or Holm (family-wise error rate)",
     )
     add_analytics_arguments(parser)
     parser.set_defaults(handler=_run)
@@ -93,14 +94,15 @@ def query_from_args(args: argparse.Namespace) -> Query:
 TABLE_COLUMNS: dict[str, Sequence[str]] = {
     "budgets": ("slo", "sli", "objective", "total", "bad", "consumed", "remaining", "burn_rates",
                 "time_to_exhaustion_hours", "state"),
-    "changes": ("rank", "verdict", "score", "change.change_id", "change.flag_key",
-                "change.environment", "services", "change.authorized"),
+    "changes": ("rank", "verdict", "score", "score_effect", "change.change_id",
+                "change.flag_key", "change.environment", "services", "change.authorized",
+                "confounded_with", "adjusted_for"),
     "cohorts --compare": ("cohort", "exposed_before", "engaged_before", "exposed_after",
                           "engaged_after", "test.difference", "test.ci95", "test.p_value",
-                          "detectable_difference"),
+                          "p_adjusted", "significant", "detectable_difference"),
     "mutations": ("change_id", "time", "environment", "flag_key", "actor", "reasons", "details"),
-    "drift": ("flag_key", "environment", "version", "count", "first_seen", "last_seen",
-              "services"),
+    "drift": ("flag_key", "environment", "version", "reason", "count", "first_seen",
+              "last_seen", "services"),
 }  # fmt: skip
 
 

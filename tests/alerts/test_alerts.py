@@ -1,14 +1,15 @@
-"""Contract-violation alerts from a real server to a real webhook receiver on loopback."""
+"""Contract-violation alerts from an in-process server to a real webhook receiver on loopback."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 
 from tests.alerts.receiver import WebhookReceiver
 from tests.factories import otlp_json_logs, privacy_decision_attributes
-from tests.servers import running_server
+from tests.inprocess import inprocess_server
 
 RULES = """
 [receiver]
@@ -46,10 +47,9 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
 def test_firing_resolved_and_delivery_after_an_outage(tmp_path):
     rules = tmp_path / "alerts.toml"
     rules.write_text(RULES)
-    with WebhookReceiver() as receiver, running_server(
-        tmp_path / "f.duckdb",
-        "--dashboard-port", "0", "--alert-rules", str(rules), "--alert-webhook", receiver.url,
-        "--alert-interval", "1s",
+    with WebhookReceiver() as receiver, inprocess_server(
+        tmp_path / "f.duckdb", dashboards=True, alerts=True, alert_rules=rules,
+        alert_webhook=receiver.url, alert_interval=timedelta(seconds=1),
     ) as server:  # fmt: skip
         # a service starts breaking its contract: one firing notification, with a link
         _send_broken(server.http_url, "svc-bad")
@@ -87,7 +87,7 @@ def test_firing_resolved_and_delivery_after_an_outage(tmp_path):
 def test_governance_drift_and_budget_rules_on_the_sample_week(sample_week, tmp_path, capsys):
     """The same machinery for mutations, drift (pending, then firing after `for`) and burn."""
     import shutil
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from flaglens.cli.main import main
 

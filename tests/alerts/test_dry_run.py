@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from alerts.evaluator import Evaluator
 from alerts.rules import load_alert_config
 from analytics.session import AnalyticsConfig, Session
 from store.connection import Store
+from store.writer import StoreWriter
 
 RULES = """
 [[rule]]
@@ -46,11 +49,22 @@ def test_a_dry_run_predicts_the_evaluation_and_writes_nothing(tmp_path):
             NOW, dry_run=True
         )
         assert _tables(store) == [0, 0, 0]
-    with Store.open(path) as store:
-        real = Evaluator(Session(store.cursor, AnalyticsConfig()), config).evaluate(NOW)
+    with Store.open(path) as store, StoreWriter(store) as writer:
+        real = Evaluator(Session(store.cursor, AnalyticsConfig()), config, writer).evaluate(NOW)
         assert _tables(store) == [1, 1, 1]
     assert dry.as_dict() == real.as_dict()
     assert [(t.labels["service"], t.from_state, t.to_state) for t in dry.transitions] == [
         ("svc-bad", None, "firing")
     ]
     assert dry.notifications == 1
+
+
+def test_an_evaluator_without_a_writer_only_plans(tmp_path):
+    """Built without the store's writer (the read API's dry runs), it refuses to record."""
+    with Store.open(tmp_path / "f.duckdb") as store:
+        evaluator = Evaluator(
+            Session(store.cursor, AnalyticsConfig()), load_alert_config("rules", text=RULES)
+        )
+        with pytest.raises(ValueError, match="without the store's writer"):
+            evaluator.evaluate(NOW)
+        assert _tables(store) == [0, 0, 0]

@@ -1,5 +1,6 @@
-"""Hand-built stores for known-answer tests: rows inserted with SQL into a real DuckDB file (or,
-for the tests that take ``store_maker``, a DuckLake as well)."""
+"""Hand-built stores for known-answer tests: rows inserted with SQL into a real (in-memory)
+DuckDB store, migrated as a file would be (or, for the tests that take ``store_maker``, a DuckLake
+as well)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,12 @@ def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...])
         cursor.unregister("_rows")
 
 
-def new_store(tmp_path: Path, maker: StoreMaker = NATIVE) -> Store:
-    """A fresh store in ``tmp_path``: a DuckDB file, or the lake ``maker`` opens."""
+def new_store(tmp_path: Path | None = None, maker: StoreMaker = NATIVE) -> Store:
+    """A fresh, migrated store: in memory, or the lake ``maker`` opens in ``tmp_path``."""
+    if maker.cluster is None:
+        return Store.open(":memory:")
+    if tmp_path is None:
+        raise ValueError("a lake store needs tmp_path for its data files")
     return maker.open(tmp_path, "known")
 
 

@@ -136,3 +136,49 @@ def test_broken_governance_files_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_rules(path)
+
+
+def test_discounted_approvals_are_named(tmp_path, keys):
+    """Self-approval and an approver named twice do not count, and the review says so."""
+    store = new_store(tmp_path)
+    approvers = ("bob@example.com", "dana@example.com", "dana@example.com")
+    add_change(store, _change(keys, 1, module="privacy", actor="bob@example.com",
+                              approvers=approvers), T0 + timedelta(hours=1))  # fmt: skip
+    (review,) = review_changes(store.cursor(), WINDOW, load_rules(), keys["ring"])
+    assert review.approvers == ("dana@example.com",)
+    assert [a.as_dict() for a in review.discounted_approvals] == [
+        {"approver": "bob@example.com", "reason": "self_approval"},
+        {"approver": "dana@example.com", "reason": "duplicate"},
+    ]
+    assert review.reasons == ("missing_approvals",)
+    assert "bob@example.com not counted (self_approval)" in review.details[0]
+    assert review.as_dict()["discounted_approvals"][1]["reason"] == "duplicate"
+
+
+def test_each_drift_says_why_it_is_drift(tmp_path, keys):
+    """Never recorded, approved only elsewhere, produced only by an unauthorized change, and
+    served before the change that approved it."""
+    store = new_store(tmp_path)
+    hour = timedelta(hours=1)
+    add_change(store, _change(keys, 1, version="v1"), T0 + 5 * hour)  # approved at 05:00
+    add_change(store, _change(keys, 1, version="v2", key=None), T0 + hour)  # unsigned
+    add_change(store, _change(keys, 1, version="v3", env="staging", key="staging-1",
+                              approvers=()), T0 + hour)  # fmt: skip
+    add_decisions(store, flag="flag-1", version="v1", times=[T0 + 2 * hour, T0 + 3 * hour,
+                                                            T0 + 6 * hour])  # fmt: skip
+    add_decisions(store, flag="flag-1", version="v2", times=[T0 + 2 * hour])
+    add_decisions(store, flag="flag-1", version="v3", times=[T0 + 2 * hour] * 4)
+    add_decisions(store, flag="flag-1", version="v9", times=[T0 + 2 * hour] * 5)
+    found = {d.version: d for d in drift(store.cursor(), WINDOW, load_rules(), keys["ring"])}
+    assert {v: d.reason for v, d in found.items()} == {
+        "v1": "served_before_approval",
+        "v2": "unauthorized_change",
+        "v3": "other_environment",
+        "v9": "never_recorded",
+    }
+    early = found["v1"]  # only the two decisions before 05:00
+    assert (early.count, early.first_seen, early.last_seen) == (2, T0 + 2 * hour, T0 + 3 * hour)
+    assert early.approved_at == T0 + 5 * hour
+    assert found["v3"].approved_in == ("staging",)
+    assert found["v2"].produced_by_unauthorized == ("c1",)
+    assert found["v9"].as_dict()["reason"] == "never_recorded"

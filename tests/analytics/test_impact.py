@@ -80,7 +80,7 @@ def store(tmp_path):
     add_decisions(store, flag="h", version="v1", service="tiny",
                   times=[T0 + timedelta(hours=2), T0 + timedelta(hours=4)])  # fmt: skip
     for n, (flag, at) in enumerate(
-        [("f", CHANGE_AT), ("g", CHANGE_AT), ("h", CHANGE_AT), ("f", T0 + timedelta(minutes=10))]
+        [("f", CHANGE_AT), ("g", CHANGE_AT), ("h", CHANGE_AT), ("e", T0 + timedelta(minutes=10))]
     ):
         add_change(store, *_change(n, flag, at), request_id=n)
     return store
@@ -90,6 +90,16 @@ SLO = parse_slo(
     {"name": "api-availability", "service": "api", "sli": "availability", "objective": 0.99},
     "test",
 )
+
+
+def _bh(p_values):
+    order = np.argsort(p_values)
+    adjusted, running = [0.0] * len(p_values), 1.0
+    for position in reversed(range(len(p_values))):
+        index = order[position]
+        running = min(running, p_values[index] * len(p_values) / (position + 1))
+        adjusted[index] = running
+    return adjusted
 
 
 def _holm(p_values):
@@ -105,6 +115,12 @@ def _z_test(x1, n1, x2, n2):
     pooled = (x1 + x2) / (n1 + n2)
     z = (x2 / n2 - x1 / n1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     return 2 * stats.norm.sf(abs(z))
+
+
+def _family(impacts):
+    """Every distinct test of the call: one p-value per hypothesis (an availability budget
+    test that is its service's error-rate test counts once)."""
+    return [(i.change.change_id, e) for i in impacts for e in i.effects if e.same_as is None]
 
 
 def test_windows_are_whole_minutes_around_the_change():
@@ -125,13 +141,19 @@ def test_every_figure_of_the_regression(store):
     assert regression.change.change_id == "chg-0" and regression.rank == 1
     assert regression.services == ("api",)
     effects = {e.metric: e for e in regression.effects}
-    assert set(effects) == {"error_rate", "latency", "engagement:c1"}
+    assert set(effects) == {
+        "error_rate", "latency", "latency:p95", "latency:p99", "engagement:c1",
+        "budget:api-availability",
+    }  # fmt: skip
 
     errors = effects["error_rate"].test
     assert (errors.successes_before, errors.n_before) == (9, SIDE)  # the gap's 5 failures: out
     assert (errors.successes_after, errors.n_after) == (45, SIDE)  # spans up to 06:01 only
     error_p = _z_test(9, SIDE, 45, SIDE)
     assert errors.p_value == pytest.approx(error_p)
+    # the availability SLO's bad events are the failed spans: the same test, one hypothesis
+    assert effects["budget:api-availability"].test == errors
+    assert effects["budget:api-availability"].same_as == "error_rate"
 
     latency = effects["latency"].test
     before_ms = np.array([100.0 + i % 50 for i in range(SIDE)])
@@ -140,6 +162,16 @@ def test_every_figure_of_the_regression(store):
     assert latency.p_value == pytest.approx(reference.pvalue)
     assert latency.shift == float(np.median(np.subtract.outer(after_ms, before_ms)))
     assert latency.median_before == pytest.approx(124.5)
+    # every latency comparison carries p50/p95/p99 before and after
+    percentiles = effects["latency"].as_dict()["percentiles"]
+    assert list(percentiles) == ["p50", "p95", "p99"]
+    for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        assert percentiles[name]["before"]["value"] == pytest.approx(np.quantile(before_ms, q))
+        assert percentiles[name]["after"]["value"] == pytest.approx(np.quantile(after_ms, q))
+    p95 = effects["latency:p95"].test
+    assert p95.difference == pytest.approx(
+        np.quantile(after_ms, 0.95) - np.quantile(before_ms, 0.95)
+    )
 
     engagement = effects["engagement:c1"].test
     assert (engagement.successes_before, engagement.n_before) == (50, 200)
@@ -147,20 +179,58 @@ def test_every_figure_of_the_regression(store):
     engagement_p = _z_test(50, 200, 125, 250)
     assert engagement.p_value == pytest.approx(engagement_p)
 
-    holm = _holm([error_p, reference.pvalue, engagement_p])
-    assert [effects[m].p_adjusted for m in ("error_rate", "latency", "engagement:c1")] == (
-        pytest.approx(holm)
-    )
+    # the family: every distinct test of every change of the call, Benjamini–Hochberg
+    family = _family(impacts)
+    expected = _bh([e.test.p_value for _, e in family])
+    assert [e.p_adjusted for _, e in family] == pytest.approx(expected)
+    assert regression.family.tests == len(family) > len(regression.effects)
+    assert regression.family.changes == 4 and regression.family.correction == "bh"
+    assert all(e.family == regression.family.name for _, e in family)
     assert regression.verdict == "regression"
-    # score: the worse effects' relative sizes, errors 1 % -> 5 % and latency +30 ms / 124.5
-    assert regression.score == pytest.approx((45 / SIDE - 9 / SIDE) / (9 / SIDE) + 30 / 124.5)
+    # score: the largest counted effect in the verdict's direction, errors 1 % -> 5 % (x5)
+    assert regression.score == pytest.approx((45 / SIDE - 9 / SIDE) / (9 / SIDE))
+    assert regression.score_effect == "api error_rate"
 
-    # budget burned since 03:01 until 07:00: the after side's 46 failures (index 900 included)
-    # of the 28-day budget 1 % x every api span
+    # budget burned in the burn window, 03:01 to the end of the reach (the last span of the
+    # environment, 06:16): the after side's 46 failures (index 900 included) of the 28-day
+    # budget 1 % x every api span
     (burn,) = regression.budgets
     total_api = SIDE + 5 + SIDE + 10
-    assert burn.bad_since_change == 46
+    assert (burn.window.start, burn.window.end) == (
+        T0 + timedelta(hours=3, minutes=1),
+        T0 + timedelta(hours=6, minutes=16),
+    )
+    assert burn.bad == burn.as_dict()["bad_since_change"] == 46 and burn.total == SIDE + 10
     assert burn.share_of_budget == pytest.approx(46 / (0.01 * total_api))
+    # beyond the 1 % the before window would have given
+    expected = (SIDE + 10) * 9 / SIDE
+    assert burn.excess_share_of_budget == pytest.approx((46 - expected) / (0.01 * total_api))
+
+
+def test_significant_is_the_adjusted_p_value_alone(store):
+    """`significant` says adjusted p < 0.05; `counts` adds the minimum effect."""
+    impacts = change_impacts(
+        store.cursor(), TimeWindow(T0, UNTIL), [SLO], load_rules(), KeyRing({})
+    )
+    effects = {e.metric: e for e in impacts[0].effects}
+    assert all(e.significant == (e.p_adjusted < 0.05) for e in effects.values())
+    assert all(e.counts == (e.significant and e.meaningful) for e in effects.values())
+    p99 = effects["latency:p99"]
+    assert p99.minimum_effect == max(p99.effect_floor, p99.detectable_effect)
+    as_json = effects["latency"].as_dict()
+    for key in (
+        "significant",
+        "meaningful",
+        "counts",
+        "minimum_effect",
+        "detectable_effect",
+        "effect_floor",
+        "correction",
+        "family",
+        "p_adjusted",
+        "estimate",
+    ):
+        assert key in as_json
 
 
 def test_harmless_tiny_and_early_changes(store):
@@ -170,8 +240,13 @@ def test_harmless_tiny_and_early_changes(store):
     by_id = {i.change.change_id: i for i in impacts}
     calm = by_id["chg-1"]
     assert calm.verdict == "no detectable effect" and calm.services == ("calm",)
-    assert {e.metric for e in calm.effects} == {"error_rate", "latency"}
-    assert not any(e.significant for e in calm.effects)
+    assert {e.metric for e in calm.effects} == {
+        "error_rate",
+        "latency",
+        "latency:p95",
+        "latency:p99",
+    }
+    assert not any(e.counts for e in calm.effects)
     tiny = by_id["chg-2"]
     assert tiny.verdict == "not enough data" and tiny.services == ("tiny",) and not tiny.effects
     early = by_id["chg-3"]
@@ -180,17 +255,31 @@ def test_harmless_tiny_and_early_changes(store):
     assert [i.rank for i in impacts] == [1, 2, 3, 4]
 
 
-def test_benjamini_hochberg_instead_of_holm(store):
-    (regression, *_) = change_impacts(
-        store.cursor(), TimeWindow(T0, UNTIL), [SLO], load_rules(), KeyRing({}), correction="bh"
-    )
-    raw = [e.test.p_value for e in regression.effects]
-    order = np.argsort(raw)
-    expected = [0.0] * len(raw)
-    running = 1.0
-    for position in reversed(range(len(raw))):
-        index = order[position]
-        running = min(running, raw[index] * len(raw) / (position + 1))
-        expected[index] = running
-    assert [e.p_adjusted for e in regression.effects] == pytest.approx(expected)
-    assert regression.as_dict()["correction"] == "bh"
+def test_holm_instead_of_benjamini_hochberg(store):
+    impacts = change_impacts(
+        store.cursor(), TimeWindow(T0, UNTIL), [SLO], load_rules(), KeyRing({}),
+        correction="holm",
+    )  # fmt: skip
+    family = _family(impacts)
+    expected = _holm([e.test.p_value for _, e in family])
+    assert [e.p_adjusted for _, e in family] == pytest.approx(expected)
+    assert impacts[0].as_dict()["correction"] == "holm"
+    assert impacts[0].as_dict()["family"]["correction"] == "holm"
+    assert {e["correction"] for e in impacts[0].as_dict()["effects"]} == {"holm"}
+
+
+def test_a_service_without_engagement_events_gets_no_engagement_tests(tmp_path):
+    """Exposed subjects with no engagement event on either side are no test (0/405 vs 0/392
+    said "better")."""
+    store = new_store(tmp_path)
+    add_spans(store, service="quiet", start=T0, every=EVERY, count=2 * SIDE + 15)
+    subjects = [f"q{i}" for i in range(400)]
+    add_decisions(store, flag="q", version="v1", service="quiet", subjects=subjects[:200],
+                  times=[T0 + timedelta(hours=1)] * 200)  # fmt: skip
+    add_decisions(store, flag="q", version="v2", service="quiet", subjects=subjects[200:],
+                  times=[T0 + timedelta(hours=4)] * 200)  # fmt: skip
+    add_change(store, *_change(9, "q", CHANGE_AT))
+    (quiet,) = change_impacts(store.cursor(), TimeWindow(T0, UNTIL), [], load_rules(), KeyRing({}))
+    assert quiet.services == ("quiet",)
+    assert [e.metric for e in quiet.effects if e.metric.startswith("engagement")] == []
+    assert {e.metric for e in quiet.effects} >= {"error_rate", "latency"}

@@ -16,6 +16,8 @@ from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 from store.connection import Store
 from store.migrations import latest_version, migrate
+from store.writer import StoreWriter
+from tests.readers import read_only_cursors
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -48,12 +50,12 @@ def test_recorded_facts_give_the_live_answer_and_are_used(sample_week, tmp_path)
         datetime.fromisoformat(sample_week.manifest["end"]),
     )
     keys = KeyRing.load(sample_week.keys)
-    with Store.open(db) as store:
+    with Store.open(db) as store, StoreWriter(store) as writer:
         live = _impacts(store, week, keys)
         cursor = store.cursor()
         closed = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        assert closed and impact_facts.refresh(cursor, FAR_FUTURE) == len(closed)
-        assert impact_facts.refresh(cursor, FAR_FUTURE) == 0  # nothing new to record
+        assert closed and impact_facts.refresh(cursor, writer, FAR_FUTURE) == len(closed)
+        assert impact_facts.refresh(cursor, writer, FAR_FUTURE) == 0  # nothing new to record
         (recorded,) = cursor.execute("SELECT count(*) FROM impact_windows").fetchone()
         assert recorded == len(closed)
         assert _impacts(store, week, keys) == live
@@ -79,6 +81,20 @@ def test_recorded_facts_give_the_live_answer_and_are_used(sample_week, tmp_path)
         assert _impacts(store, week, keys) == live
 
 
+def test_refresh_gathers_on_its_cursor_and_writes_only_through_the_writer(sample_week, tmp_path):
+    """The facts are gathered on a reader cursor that cannot write; one write function of the
+    writer stores them all."""
+    db = _copy_without_records(sample_week, tmp_path)
+    with Store.open(db) as store, StoreWriter(store) as writer:
+        reader = read_only_cursors(store)()
+        closed = impact_facts.closed_facts(reader, FAR_FUTURE)
+        assert closed and impact_facts.refresh(reader, writer, FAR_FUTURE) == len(closed)
+        assert impact_facts.refresh(reader, writer, FAR_FUTURE) == 0
+        assert writer.stats().write_fns == 1
+        (recorded,) = reader.execute("SELECT count(*) FROM impact_windows").fetchone()
+        assert recorded == len(closed)
+
+
 def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
     sample_week, tmp_path
 ):
@@ -86,37 +102,70 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
     end = datetime.fromisoformat(sample_week.manifest["end"])
     week = TimeWindow(datetime.fromisoformat(sample_week.manifest["start"]), end)
     keys = KeyRing.load(sample_week.keys)
-    with Store.open(db) as store:
+    with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
         every = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        # an hour after the last window closed... minus a minute: that one is not recorded yet
-        last_end = max(f.after.end for f in every)
+        # an hour after the last reach closed... minus a minute: that one is not recorded yet
+        last_end = max(f.reach.end for f in every)
         now = last_end + recording.LATE_DATA_GRACE - timedelta(minutes=1)
-        recorded = impact_facts.refresh(cursor, now)
+        recorded = impact_facts.refresh(cursor, writer, now)
         assert 0 < recorded < len(every)
-        assert impact_facts.refresh(cursor, now + timedelta(minutes=1)) == len(every) - recorded
+        assert (
+            impact_facts.refresh(cursor, writer, now + timedelta(minutes=1))
+            == len(every) - recorded
+        )
         live_before = _impacts(store, week, keys)
 
-        # facts recorded for other windows (as after new data moved a change's bounds) are not
+        # facts recorded for another reach (as after new data moved a change's bounds) are not
         # used: that change is gathered live, and the next refresh records it again
         moved = every[0].change_id
         cursor.execute("DELETE FROM impact_facts WHERE change_id = $c", {"c": moved})
         cursor.execute(
-            "UPDATE impact_windows SET after_end = after_end - INTERVAL 1 MINUTE "
+            "UPDATE impact_windows SET reach_end = reach_end - INTERVAL 1 MINUTE "
             "WHERE change_id = $c",
             {"c": moved},
         )
         assert _impacts(store, week, keys) == live_before
-        assert impact_facts.refresh(cursor, FAR_FUTURE) == 1
+        assert impact_facts.refresh(cursor, writer, FAR_FUTURE) == 1
         assert _impacts(store, week, keys) == live_before
+
+
+def test_a_change_that_gains_a_neighbour_is_gathered_again(sample_week, tmp_path):
+    """A change arriving late inside a recorded change's reach, on its services, moves its
+    windows: the record no longer stands for it."""
+    db = _copy_without_records(sample_week, tmp_path)
+    week = TimeWindow(
+        datetime.fromisoformat(sample_week.manifest["start"]),
+        datetime.fromisoformat(sample_week.manifest["end"]),
+    )
+    keys = KeyRing.load(sample_week.keys)
+    shift = sample_week.manifest["stories"]["cohort_shift"]
+    with Store.open(db) as store:
+        cursor = store.cursor()
+        with StoreWriter(store) as writer:
+            assert impact_facts.refresh(cursor, writer, FAR_FUTURE) > 0
+        # the same flag changed again two hours after the cohort shift
+        cursor.execute(
+            "INSERT INTO policy_changes SELECT * REPLACE (change_id || '-again' AS change_id, "
+            "time + INTERVAL 2 HOUR AS time) FROM policy_changes WHERE change_id = $c",
+            {"c": shift["change_id"]},
+        )
+        found = {i["change"]["change_id"]: i for i in map(json.loads, _impacts(store, week, keys))}
+        mine = found[shift["change_id"]]
+        assert mine["adjusted_for"] == [shift["change_id"] + "-again"]
+        again = found[shift["change_id"] + "-again"]["change"]["time"]
+        assert mine["windows"][shift["service"]]["after"][1] <= again
+        cursor.execute("DELETE FROM impact_facts")
+        cursor.execute("DELETE FROM impact_windows")
+        assert [json.loads(i) for i in _impacts(store, week, keys)] == list(found.values())
 
 
 def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path):
     db = _copy_without_records(sample_week, tmp_path)
-    with Store.open(db) as store:
+    with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
         every = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        first_end = min(f.after.end for f in every)
+        first_end = min(f.reach.end for f in every)
         # a backfill: a span from before the first change's window closed, ingested just now
         now = FAR_FUTURE
         cursor.execute(
@@ -127,8 +176,8 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
             {"now": now - timedelta(minutes=5), "first": first_end},
         )
         assert recording.ingest_frontier(cursor, now) < first_end
-        assert impact_facts.refresh(cursor, now) == 0
-        assert impact_facts.refresh(cursor, now + recording.LATE_DATA_GRACE) == len(every)
+        assert impact_facts.refresh(cursor, writer, now) == 0
+        assert impact_facts.refresh(cursor, writer, now + recording.LATE_DATA_GRACE) == len(every)
 
 
 def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):

@@ -11,9 +11,9 @@ from scipy import stats
 
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.latency import latency_percentiles, request_series
-from analytics.stats import two_proportion
+from analytics.stats import benjamini_hochberg, holm, two_proportion
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import add_decisions, add_spans, new_store
+from tests.analytics.helpers import add_decisions, add_engagement, add_spans, new_store
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 
@@ -104,3 +104,33 @@ def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp
         assert row.p50 == pytest.approx(np.quantile(mine, 0.5))
         assert row.p95 == pytest.approx(np.quantile(mine, 0.95))
         assert row.p99 == pytest.approx(np.quantile(mine, 0.99))
+
+
+def test_cohort_shifts_are_adjusted_together_and_say_if_significant(tmp_path):
+    """Benjamini–Hochberg over every cohort compared at once; `significant` is adjusted p."""
+    store = new_store(tmp_path)
+    day = timedelta(days=1)
+    # three cohorts, 200 exposed a side; engaged before/after: a 50/100, b 50/69, c 50/50
+    for cohort, after_engaged in (("a", 100), ("b", 69), ("c", 50)):
+        subjects = [f"{cohort}{i}" for i in range(400)]
+        add_decisions(store, flag="f", version="v1", times=[T0 + timedelta(hours=1)] * 200,
+                      subjects=subjects[:200], cohort=cohort)  # fmt: skip
+        add_decisions(store, flag="f", version="v1", times=[T0 + day + timedelta(hours=1)] * 200,
+                      subjects=subjects[200:], cohort=cohort)  # fmt: skip
+        add_engagement(store, subjects=subjects[:50], at=T0 + timedelta(hours=2), cohort=cohort)
+        add_engagement(store, subjects=subjects[200 : 200 + after_engaged],
+                       at=T0 + day + timedelta(hours=2), cohort=cohort)  # fmt: skip
+    shifts = cohort_shifts(
+        store.cursor(), TimeWindow(T0, T0 + day), TimeWindow(T0 + day, T0 + 2 * day)
+    )
+    raw = [s.test.p_value for s in shifts]
+    assert [s.p_adjusted for s in shifts] == pytest.approx(benjamini_hochberg(raw))
+    assert [s.cohort for s in shifts if s.significant] == ["a"]
+    assert raw[1] < 0.05 < shifts[1].p_adjusted  # b: significant alone, not among three
+    row = shifts[0].as_dict()
+    assert row["correction"] == "bh" and row["significant"] and "cohorts of" in row["family"]
+    holm_shifts = cohort_shifts(
+        store.cursor(), TimeWindow(T0, T0 + day), TimeWindow(T0 + day, T0 + 2 * day),
+        correction="holm",
+    )  # fmt: skip
+    assert [s.p_adjusted for s in holm_shifts] == pytest.approx(holm(raw))

@@ -25,7 +25,9 @@ def test_options_reach_the_analysis(api, week_session):
         "latency": ({"by": "service,route", "bucket": "1d", "service": "checkout"},
                     {"by": ("service", "route"), "service": "checkout"}),
         "contracts": ({"rates": "true"}, {"rates": True}),
-        "changes": ({"correction": "bh"}, {"correction": "bh"}),
+        "changes": ({"correction": "holm"}, {"correction": "holm"}),
+        "cohorts": ({"compare": "true", "correction": "holm"}, {"compare": True,
+                                                                "correction": "holm"}),
     }  # fmt: skip
     window = TimeWindow.parse(WEEK["from"], WEEK["to"])
     for name, (params, fields) in cases.items():
@@ -46,7 +48,7 @@ def test_options_reach_the_analysis(api, week_session):
         ({"bucket": "1ms"}, "more than 100,000"),
         ({"bucket": "fortnight"}, "<int><ms|s|m|h|d|w>"),
         ({"compare": "maybe"}, "compare: Input should be a valid boolean"),
-        ({"correction": "bonferroni"}, "correction: Input should be 'holm' or 'bh'"),
+        ({"correction": "bonferroni"}, "correction: Input should be 'bh' or 'holm'"),
         ({"by": "planet"}, "cannot group latency by ['planet']"),
         ({"from": "0001-01-01T00:00Z", "to": "9999-12-31T23:59:59", "compare": "true"},
          "out of bounds"),

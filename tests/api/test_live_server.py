@@ -1,6 +1,10 @@
-"""The read surface of a real `flaglens serve`, through real HTTP: every read verb prints the
+"""The read surface of a running `flaglens serve`, through real HTTP: every read verb prints the
 same bytes beside a live server as on the stopped database, and the read listener follows the
-server's auth and TLS."""
+server's auth and TLS.
+
+The server runs in this process (``tests/inprocess.py``, the same composition on real sockets);
+the one e2e test checks a few verbs beside a real `flaglens serve` process that holds the file.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,8 @@ from flaglens.discovery import note_path
 from ingest.auth import token_hash
 from tests.factories import decision_attributes, otlp_json_logs
 from tests.ingest.test_auth_tls import _self_signed
+from tests.inprocess import start_inprocess
 from tests.servers import start_server
-
-pytestmark = pytest.mark.e2e
 
 WEEK = ["--from", "2026-11-16T00:00Z", "--to", "2026-11-23T00:00Z"]
 DAY = ["--from", "2026-11-20T06:00Z", "--to", "2026-11-20T12:00Z"]
@@ -50,11 +53,21 @@ def _verbs(db, out) -> dict[str, list[str]]:
     return verbs
 
 
-def _run_all(db, out, capture) -> dict[str, tuple[int, bytes, str, dict[str, bytes]]]:
+# what the e2e test runs beside a real process: an analysis in each format, the report, the
+# alerts and an export in the binary formats
+REAL_PROCESS_VERBS = ("analyze drift table", "analyze drift json", "report", "alerts",
+                      "export decisions parquet", "export policy_changes arrow")  # fmt: skip
+
+
+def _run_all(
+    db, out, capture, only: tuple[str, ...] = ()
+) -> dict[str, tuple[int, bytes, str, dict[str, bytes]]]:
     """Each verb's exit code, standard output, standard error and the files it wrote."""
     out.mkdir(exist_ok=True)
     results = {}
     for name, argv in _verbs(db, out).items():
+        if only and name not in only:
+            continue
         code = main(argv)
         captured = capture.readouterr()
         files = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -73,14 +86,30 @@ def _comparable(files: dict[str, bytes]) -> dict[str, bytes]:
     return files
 
 
+def _compare(live, stopped, api_url: str) -> None:
+    assert set(live) == set(stopped)
+    for name, (code, out, err, files) in live.items():
+        assert code == 0, f"{name}: {err}"
+        assert "reading through its API at " + api_url in err, name
+        s_code, s_out, s_err, s_files = stopped[name]
+        assert (s_code, "reading through" in s_err) == (0, False), name
+        assert out == s_out, name
+        assert _comparable(files) == _comparable(s_files), name
+
+
+def _copy_week(sample_week, folder):
+    db = folder / "flaglens.duckdb"
+    shutil.copy(sample_week.db, db)
+    shutil.copy(sample_week.keys, folder / "keys.toml")
+    return db
+
+
 def test_every_read_verb_prints_the_same_bytes_beside_a_live_server(
     sample_week, tmp_path, capsysbinary
 ):
-    db = tmp_path / "flaglens.duckdb"
-    shutil.copy(sample_week.db, db)
-    shutil.copy(sample_week.keys, tmp_path / "keys.toml")
+    db = _copy_week(sample_week, tmp_path)
     # no alert rounds and no dashboards: nothing but the readers touches the database
-    server = start_server(db, "--no-alerts")
+    server = start_inprocess(db, api=True)
     try:
         assert json.loads(note_path(db).read_text())["url"] == server.api_url
         live = _run_all(db, tmp_path / "out", capsysbinary)
@@ -88,20 +117,30 @@ def test_every_read_verb_prints_the_same_bytes_beside_a_live_server(
             assert client.remote
             frames = {name: client.analyze(name, start=WEEK[1], end=WEEK[3]) for name in ANALYSES}
     finally:
-        assert server.stop() == 0
+        server.stop()
     assert not note_path(db).exists()
     stopped = _run_all(db, tmp_path / "out", capsysbinary)
-    assert set(live) == set(stopped)
-    for name, (code, out, err, files) in live.items():
-        assert code == 0, f"{name}: {err}"
-        assert "reading through its API at " + server.api_url in err, name
-        s_code, s_out, s_err, s_files = stopped[name]
-        assert (s_code, "reading through" in s_err) == (0, False), name
-        assert out == s_out, name
-        assert _comparable(files) == _comparable(s_files), name
+    _compare(live, stopped, server.api_url)
     for name, frame in frames.items():
         printed = json.loads(live[f"analyze {name} json"][1])
         assert isinstance(frame, pl.DataFrame) and frame.height == len(printed), name
+
+
+@pytest.mark.e2e
+def test_read_verbs_beside_a_real_server_that_holds_the_database(
+    sample_week, tmp_path, capsysbinary
+):
+    db = _copy_week(sample_week, tmp_path)
+    server = start_server(db, "--no-alerts")
+    try:
+        assert json.loads(note_path(db).read_text())["url"] == server.api_url
+        live = _run_all(db, tmp_path / "out", capsysbinary, REAL_PROCESS_VERBS)
+    finally:
+        assert server.stop() == 0
+    assert not note_path(db).exists()
+    stopped = _run_all(db, tmp_path / "out", capsysbinary, REAL_PROCESS_VERBS)
+    assert set(live) == set(REAL_PROCESS_VERBS)
+    _compare(live, stopped, server.api_url)
 
 
 READ, INGEST = "reader-token", "checkout-token"
@@ -118,9 +157,9 @@ def secured(tmp_path_factory):
         'services = ["checkout"]\n'
     )
     db = folder / "f.duckdb"
-    server = start_server(
-        db, "--dashboard-port", "0", "--auth-file", str(tokens), "--tls-cert", str(cert),
-        "--tls-key", str(key), "--api-export-max-rows", "2",
+    server = start_inprocess(
+        db, dashboards=True, api=True, auth_file=tokens, tls_cert=cert, tls_key=key,
+        api_export_max_rows=2,
     )  # fmt: skip
     try:
         yield server, db, ssl.create_default_context(cafile=str(cert))

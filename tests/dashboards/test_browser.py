@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import SCREENSHOTS
 from tests.dashboards.conftest import FIXTURE_RANGE
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 # page path → (title, the graph or table that must show data)
 PAGES = {

@@ -90,3 +90,47 @@ def test_errors_are_shown_on_the_page(source):
 def test_auto_refresh_interval_comes_from_the_url(source):
     *_rest, timer_off, interval = render_view(source, "/mutations", "?refresh=30s")
     assert not timer_off and interval == 30_000
+
+
+@pytest.fixture(scope="module")
+def week_source(sample_week):
+    store = Store.open(sample_week.db, read_only=True)  # as the other readers of the week
+    config = AnalyticsConfig(db=sample_week.db, key_file=sample_week.keys)
+    yield DataSource(Session(store.cursor, config))
+    store.close()
+
+
+WEEK = "?from=2026-11-16T00:00Z&to=2026-11-23T00:00Z"
+
+
+def test_the_policy_changes_page_names_the_family_and_the_changes_near_others(
+    week_source, sample_week
+):
+    stories = sample_week.manifest["stories"]
+    overlapping, confounded = stories["overlapping"], stories["confounded"]
+    _h, _c, content, _off, _i = render_view(week_source, "/changes", WEEK)
+    text = str(content)
+    assert "adjusted together (Benjamini–Hochberg) over all" in text
+    assert f"windows exclude {overlapping['regression']}" in text
+    first, second = confounded["change_ids"]
+    assert f"confounded with {first}" in text and f"confounded with {second}" in text
+    tail = stories["tail_regression"]["change_id"]
+    _h, _c, content, _off, _i = render_view(week_source, "/changes", f"{WEEK}&change={tail}")
+    details = str(content)
+    assert "change-percentiles" in details and "'p95'" in details and "'p99'" in details
+    assert "latency:p95" in details and "payments-latency" in details
+
+
+def test_the_cohorts_page_names_the_family_of_its_shifts(week_source):
+    _h, _c, content, _off, _i = render_view(week_source, "/cohorts", WEEK)
+    assert "p adjusted (bh) over all" in str(content)
+
+
+def test_the_timeline_draws_each_change_once_across_the_panels(week_source):
+    window = TimeWindow.parse("2026-11-16T00:00Z", "2026-11-23T00:00Z")
+    impacts = week_source.impacts(window, "prod")
+    figure = figures.change_timeline([], impacts, service="checkout")
+    assert len(impacts) > 30 and len(figure.layout.shapes) == len(impacts)
+    for shape, item in zip(figure.layout.shapes, impacts, strict=True):
+        assert (shape.x0, shape.yref, shape.y0, shape.y1) == (item.change.time, "paper", 0, 1)
+        assert shape.line.color == figures.VERDICT_COLOURS[item.verdict]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,6 +35,36 @@ def test_each_analysis_in_both_formats(sample_week, capsys, what):
             assert row["slo"] in table and f"{row['objective']:.4g}" in table
 
 
+def _field_names(value, under=""):
+    """Every object key in ``value``, but not the service names that key ``windows``, nor into
+    the free text of ``details``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if under != "windows":
+                yield key
+            yield from _field_names(item, "" if under == "windows" else key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _field_names(item, under)
+
+
+def test_every_field_of_analyze_changes_json_is_documented(sample_week, capsys):
+    text = (REPO / "docs" / "analytics.md").read_text(encoding="utf-8")
+    section = text.split("### `flaglens analyze changes --format json`", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    documented = set(re.findall(r"`([a-z_0-9]+)`", section))
+    common = ["--db", str(sample_week.db), "--keys", str(sample_week.keys), *WINDOW]
+    assert main(["analyze", "changes", *common, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    fields = set(_field_names(rows))
+    assert {"percentiles", "confounded_with", "burn_window", "family", "same_test_as"} <= fields
+    assert fields - documented == set()
+    latency = [e for r in rows for e in r["effects"] if e["metric"] == "latency"]
+    assert latency and all(set(e["percentiles"]) == {"p50", "p95", "p99"} for e in latency)
+    assert all(p["before"]["value"] and p["after"]["value"] and p["before"]["ci95"]
+               for e in latency for p in e["percentiles"].values())  # fmt: skip
+
+
 def test_bad_input_is_a_clear_error(sample_week, capsys):
     code = main(["analyze", "budgets", "--db", str(sample_week.db), "--from", "yesterday"])
     assert code == 2
@@ -49,7 +80,7 @@ def test_bad_input_is_a_clear_error(sample_week, capsys):
         (["cohorts", "--compare", "--from", "2026-11-19T12:00Z", "--to", "2026-11-23T00:00Z"],
          "cohorts --compare"),
         (["contracts", "--rates", "--bucket", "1d", *WINDOW], "contracts"),
-        (["changes", "--correction", "bh", *WINDOW], "changes"),
+        (["changes", "--correction", "holm", *WINDOW], "changes"),
     ],
 )  # fmt: skip
 def test_options_in_both_formats(sample_week, capsys, args, view):
@@ -68,11 +99,13 @@ def test_options_in_both_formats(sample_week, capsys, args, view):
             if row["test"]:
                 assert f"{row['test']['p_value']:.4g}" in line
     if view == "changes":
-        assert {r["correction"] for r in rows} == {"bh"}
+        assert {r["correction"] for r in rows} == {"holm"}
+        assert {e["correction"] for r in rows for e in r["effects"]} == {"holm"}
     if view == "contracts":
         assert {"bucket", "accepted", "rejected", "violation_rate"} <= set(rows[0])
 
 
+@pytest.mark.e2e
 def test_a_database_held_by_another_process_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "held.duckdb"
     Store.open(path).close()

@@ -1,4 +1,5 @@
-"""Bearer tokens bound to services, and TLS on both ports, against real servers."""
+"""Bearer tokens bound to services, and TLS on both ports, against in-process servers (and the
+stock exporter with its token header against a real one)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
-import subprocess
-import sys
+from pathlib import Path
 
 import duckdb
 import grpc
@@ -24,9 +24,11 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
+from flaglens.cli.main import main
 from ingest.auth import token_hash
 from tests.factories import decision_attributes, otlp_json_logs
-from tests.servers import REPO, start_server
+from tests.inprocess import start_inprocess
+from tests.servers import start_server
 
 TOKEN = "checkout-secret-token"
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -45,15 +47,19 @@ def _protobuf(document: dict) -> bytes:
     return request.SerializeToString()
 
 
-@pytest.fixture(scope="module")
-def authed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("auth")
+def _token_file(folder) -> Path:
     tokens = folder / "tokens.toml"
     tokens.write_text(
         f'[[token]]\nname = "checkout-team"\nsha256 = "{token_hash(TOKEN)}"\n'
         'services = ["checkout"]\n'
     )
-    server = start_server(folder / "f.duckdb", "--grpc-port", "0", "--auth-file", str(tokens))
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def authed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("auth")
+    server = start_inprocess(folder / "f.duckdb", grpc=True, auth_file=_token_file(folder))
     yield server, folder / "f.duckdb"
     server.stop()
 
@@ -99,18 +105,15 @@ def test_a_record_of_another_service_is_quarantined(authed):
     assert "'payments' may not be written with token 'checkout-team'" in partial["errorMessage"]
 
 
-def test_stock_exporter_with_its_token_header(authed):
+def test_tokens_bind_what_is_stored(authed):
+    """What a token's service sent is stored; the other service's record only in quarantine."""
     server, db = authed
-    provider = LoggerProvider(
-        resource=Resource.create({"service.name": "checkout", "deployment.environment.name": "p"})
-    )
-    exporter = OTLPLogExporter(
-        endpoint=f"{server.http_url}/v1/logs", headers={"authorization": f"Bearer {TOKEN}"}
-    )
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     sent = decision_attributes()
-    provider.get_logger("tests").emit(event_name="feature_flag.evaluation", attributes=sent)
-    provider.shutdown()
+    document = otlp_json_logs([sent], {"service.name": "checkout",
+                                       "deployment.environment.name": "prod"})  # fmt: skip
+    response = httpx.post(f"{server.http_url}/v1/logs", json=document,
+                          headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert response.status_code == 200
     server.stop()
     con = duckdb.connect(str(db), read_only=True)
     ids = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
@@ -119,14 +122,39 @@ def test_stock_exporter_with_its_token_header(authed):
     assert len(reasons) == 1 and "may not be written with token" in reasons[0][0]
 
 
-def test_beyond_loopback_without_tokens_the_server_refuses_to_start(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "flaglens.cli.main", "serve", "--db", str(tmp_path / "f.duckdb"),
-         "--host", "0.0.0.0", "--no-dashboards", "--no-grpc"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "--auth-file" in done.stderr and "--insecure-no-auth" in done.stderr
+@pytest.mark.e2e
+def test_stock_exporter_with_its_token_header(tmp_path):
+    """The stock OTLP/HTTP exporter's headers reach a real `flaglens serve` with a token file."""
+    db = tmp_path / "f.duckdb"
+    server = start_server(db, "--auth-file", str(_token_file(tmp_path)))
+    try:
+        provider = LoggerProvider(
+            resource=Resource.create(
+                {"service.name": "checkout", "deployment.environment.name": "p"}
+            )
+        )
+        exporter = OTLPLogExporter(
+            endpoint=f"{server.http_url}/v1/logs", headers={"authorization": f"Bearer {TOKEN}"}
+        )
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        sent = decision_attributes()
+        provider.get_logger("tests").emit(event_name="feature_flag.evaluation", attributes=sent)
+        provider.shutdown()
+    finally:
+        server.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    ids = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
+    assert sent["decision.id"] in ids
+    assert con.sql("select count(*) from quarantine").fetchone() == (0,)
+
+
+def test_beyond_loopback_without_tokens_the_server_refuses_to_start(tmp_path, capsys):
+    code = main(["serve", "--db", str(tmp_path / "f.duckdb"), "--host", "0.0.0.0",
+                 "--no-dashboards", "--no-grpc"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--auth-file" in err and "--insecure-no-auth" in err
+    assert not (tmp_path / "f.duckdb").exists()
 
 
 def _self_signed(folder) -> tuple:
@@ -154,9 +182,7 @@ def _self_signed(folder) -> tuple:
 
 def test_tls_on_both_ports(tmp_path):
     cert, key = _self_signed(tmp_path)
-    server = start_server(
-        tmp_path / "f.duckdb", "--grpc-port", "0", "--tls-cert", str(cert), "--tls-key", str(key)
-    )
+    server = start_inprocess(tmp_path / "f.duckdb", grpc=True, tls_cert=cert, tls_key=key)
     try:
         assert server.http_url.startswith("https://")
         trusted = ssl.create_default_context(cafile=str(cert))

@@ -12,6 +12,7 @@ import duckdb
 import grpc
 import httpx
 import psutil
+import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -23,6 +24,8 @@ from opentelemetry.sdk.resources import Resource
 from sample_data.otlp import Export, OtlpSender
 from tests.factories import RESOURCE, decision_attributes, otlp_json_logs
 from tests.servers import start_server
+
+pytestmark = pytest.mark.e2e
 
 REQUESTS, PER_REQUEST = 60, 200
 

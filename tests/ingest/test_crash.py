@@ -8,9 +8,12 @@ import threading
 
 import duckdb
 import httpx
+import pytest
 
 from tests.factories import decision_attributes, otlp_json_logs
 from tests.servers import start_server
+
+pytestmark = pytest.mark.e2e
 
 
 def _sender(url: str, acked: list[str], stop: threading.Event) -> None:

@@ -1,4 +1,7 @@
-"""OTLP/gRPC against a real server: the stock SDK gRPC exporters, and the bad inputs, raw."""
+"""OTLP/gRPC against an in-process server: the bad inputs, raw, and partial success.
+
+The stock SDK gRPC exporters against a real `flaglens serve` are in test_grpc_exporters.py.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +12,18 @@ import duckdb
 import grpc
 import pytest
 from google.protobuf import json_format
-from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind
 
-from tests.factories import (
-    RESOURCE,
-    decision_attributes,
-    otlp_json_logs,
-    privacy_decision_attributes,
-)
-from tests.servers import start_server
+from tests.factories import decision_attributes, otlp_json_logs, privacy_decision_attributes
+from tests.inprocess import start_inprocess
 
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-SENT: list[str] = []  # decision ids the stock exporter sent (module tests run in order)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("grpc") / "f.duckdb"
-    process = start_server(db, "--grpc-port", "0", "--max-body-bytes", str(1 << 20))
+    process = start_inprocess(db, grpc=True, max_body_bytes=1 << 20)
     yield process, db
     process.stop()
 
@@ -52,31 +41,9 @@ def _call(server, body: bytes, **kwargs) -> bytes:
         return export(body, timeout=30, **kwargs)
 
 
-def test_stock_grpc_exporters_store_decisions_and_spans(server):
-    process, _ = server
-    endpoint = f"http://{process.grpc_target}"
-    resource = Resource.create(RESOURCE)
-    logs = LoggerProvider(resource=resource)
-    logs.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
-    )
-    logger = logs.get_logger("tests")
-    valid = [decision_attributes() for _ in range(30)]
-    invalid = [privacy_decision_attributes(**{"privacy.consent.state": "maybe"}) for _ in range(2)]
-    for attributes in valid + invalid:
-        logger.emit(event_name="feature_flag.evaluation", attributes=attributes)
-    logs.shutdown()
-    traces = TracerProvider(resource=resource)
-    traces.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
-    )
-    tracer = traces.get_tracer("tests")
-    for _ in range(5):
-        with tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER) as span:
-            span.add_event("feature_flag.evaluation", decision_attributes())
-    traces.shutdown()
-    SENT.extend(a["decision.id"] for a in valid)  # checked once the server has stopped
-    # partial success comes back over gRPC too (the stock exporter does not show it)
+def test_partial_success_comes_back_over_grpc(server):
+    """A rejected record is counted and explained in the gRPC answer too (the stock exporter
+    does not show it)."""
     answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
         _call(server, _logs_request([decision_attributes(),
                                      privacy_decision_attributes(**{"privacy.purpose": None})]))
@@ -110,10 +77,9 @@ def test_bad_input_answered_with_the_otlp_status(server, body, code, fragment):
     assert fragment in (caught.value.details() or "")
 
 
-def test_too_many_records_is_resource_exhausted(tmp_path):
-    server = start_server(
-        tmp_path / "f.duckdb", "--grpc-port", "0", env={"FLAGLENS_MAX_RECORDS_PER_REQUEST": "3"}
-    )
+def test_too_many_records_is_resource_exhausted(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLAGLENS_MAX_RECORDS_PER_REQUEST", "3")  # read as `flaglens serve` does
+    server = start_inprocess(tmp_path / "f.duckdb", grpc=True)
     try:
         with pytest.raises(grpc.RpcError) as caught:
             _call((server, None), _logs_request([decision_attributes() for _ in range(4)]))
@@ -162,20 +128,17 @@ def test_empty_request_and_missing_service_name(server):
 
 def test_everything_acknowledged_is_stored_and_counts_reconcile(server):
     process, db = server
-    _call(server, _logs_request([decision_attributes()]))  # still answering after bad input
+    sent = decision_attributes()
+    _call(server, _logs_request([sent]))  # still answering after bad input
     process.stop()
     con = duckdb.connect(str(db), read_only=True)
     stored = {r[0] for r in con.sql("select decision_id from decisions").fetchall()}
-    assert SENT and set(SENT) <= stored
-    spans = con.sql("select count(*) from spans").fetchone()[0]
-    assert spans == 5
-    events = con.sql("select count(*) from decisions where source = 'span_event'").fetchone()[0]
-    assert events == 5
+    assert sent["decision.id"] in stored
     accepted, rejected = con.sql(
         "select sum(accepted), sum(rejected) from ingest_log "
         "where status_code = 200 and transport = 'grpc'"
     ).fetchone()
     quarantined = con.sql("select count(*) from quarantine").fetchone()[0]
-    assert rejected == quarantined
+    assert rejected == quarantined > 0
     logged = con.sql("select count(*) from decisions where source = 'log'").fetchone()[0]
-    assert accepted == logged + spans  # traces count spans; their events land in decisions
+    assert accepted == logged

@@ -3,7 +3,7 @@
 Each must be answered 200 with the offending records rejected and quarantined with the reason
 (or stored, with the out-of-range typed column left empty), never a 500 / INTERNAL, and the
 server must keep answering. The fuzz test found the first of these; they are kept here as known
-answers against a real server.
+answers against an in-process server.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from tests.factories import decision_attributes
-from tests.servers import start_server
+from tests.inprocess import start_inprocess
 
 T0 = 1_764_000_000_000_000_000
 _ids = itertools.count(1)
@@ -118,7 +118,7 @@ CASES: dict[str, tuple[str, Callable[[], object], int, str]] = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("hostile") / "f.duckdb"
-    process = start_server(db, "--grpc-port", "0")
+    process = start_inprocess(db, grpc=True)
     yield process, db
     process.stop()
 

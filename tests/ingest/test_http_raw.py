@@ -1,4 +1,4 @@
-"""Raw OTLP/HTTP requests against a real server: JSON, gzip, and a table of bad inputs."""
+"""Raw OTLP/HTTP requests against an in-process server: JSON, gzip, and a table of bad inputs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from tests.factories import decision_attributes, otlp_json_logs, privacy_decision_attributes
-from tests.servers import start_server
+from tests.inprocess import start_inprocess
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -24,7 +24,7 @@ JSON = "application/json"
 def server(tmp_path_factory):
     """One server for the module, with a 1 MiB body limit so limits are cheap to hit."""
     db = tmp_path_factory.mktemp("raw") / "f.duckdb"
-    process = start_server(db, "--max-body-bytes", str(1 << 20))
+    process = start_inprocess(db, max_body_bytes=1 << 20)
     yield process, db
     process.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -16,6 +17,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tests.factories import RESOURCE, decision_attributes, privacy_decision_attributes
 from tests.servers import running_server
+
+pytestmark = pytest.mark.e2e
 
 
 def _send_logs(url: str, attribute_maps: list[dict]) -> None:

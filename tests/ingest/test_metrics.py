@@ -16,6 +16,8 @@ from opentelemetry.sdk.resources import Resource
 
 from tests.servers import start_server
 
+pytestmark = pytest.mark.e2e
+
 DURATIONS = [0.05, 0.12, 0.2, 0.4, 0.9]  # seconds, as semantic conventions record them
 
 
@@ -46,6 +48,7 @@ def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("metrics") / "f.duckdb"
     process = start_server(db, "--grpc-port", "0")
     yield process, db
+    process.stop()
 
 
 def test_http_and_grpc_metric_exporters(server):

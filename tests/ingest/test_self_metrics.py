@@ -9,12 +9,12 @@ import duckdb
 import httpx
 
 from tests.factories import decision_attributes, otlp_json_logs, privacy_decision_attributes
-from tests.servers import start_server
+from tests.inprocess import start_inprocess
 
 
 def test_counters_at_metrics_and_healthz_and_over_otlp(tmp_path):
-    collector = start_server(tmp_path / "collector.duckdb")
-    server = start_server(tmp_path / "f.duckdb", "--self-otlp-endpoint", collector.http_url)
+    collector = start_inprocess(tmp_path / "collector.duckdb")
+    server = start_inprocess(tmp_path / "f.duckdb", self_otlp_endpoint=collector.http_url)
     try:
         body = otlp_json_logs(
             [decision_attributes() for _ in range(4)]
@@ -64,19 +64,14 @@ def test_counters_at_metrics_and_healthz_and_over_otlp(tmp_path):
     assert ("flaglens.ingest.records", "accepted", 4.0) in rows
 
 
-def test_sdk_environment_variables_export_over_grpc_and_early_refusals_count(tmp_path):
+def test_sdk_environment_variables_export_over_grpc_and_early_refusals_count(tmp_path, monkeypatch):
     """Without --self-otlp-endpoint, the SDK's OTEL_EXPORTER_OTLP_* variables apply; requests
     refused before decoding (415, 413) are counted like the rest."""
-    collector = start_server(tmp_path / "collector.duckdb", "--grpc-port", "0")
-    server = start_server(
-        tmp_path / "f.duckdb",
-        "--max-body-bytes",
-        "4000",
-        env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{collector.grpc_target}",
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        },
-    )
+    collector = start_inprocess(tmp_path / "collector.duckdb", grpc=True)
+    # read from the environment when the server's settings are built, as `flaglens serve` does
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{collector.grpc_target}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    server = start_inprocess(tmp_path / "f.duckdb", max_body_bytes=4000)
     try:
         logs = f"{server.http_url}/v1/logs"
         assert httpx.post(logs, json=otlp_json_logs([decision_attributes()])).status_code == 200

@@ -55,6 +55,7 @@ def test_request_errors_cross_the_process_boundary_whole(error: IngestError):
     assert (copy.status, copy.grpc_code) == (error.status, error.grpc_code)
 
 
+@pytest.mark.e2e
 def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(tmp_path):
     db = tmp_path / "f.duckdb"
     server = start_server(db, "--decode-workers", "2")
@@ -89,6 +90,7 @@ def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(tmp_path):
     assert stored == set(acknowledged)
 
 
+@pytest.mark.e2e
 def test_workers_exit_when_the_server_is_killed_hard(tmp_path):
     server = start_server(tmp_path / "f.duckdb", "--decode-workers", "2")
     workers = _wait_for_workers(server.process.pid, 2)

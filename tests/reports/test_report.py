@@ -63,6 +63,8 @@ def test_json_matches_analyze_for_the_same_range(report_dir, sample_week, capsys
         assert json.loads(capsys.readouterr().out) == report[what], what
 
 
+@pytest.mark.browser
+@pytest.mark.e2e
 def test_html_is_self_contained_and_renders(report_dir, browser):
     page = (report_dir / "report.html").read_text()
     assert page.count(get_plotlyjs()[:2000]) == 1  # plotly.js inlined exactly once
@@ -76,3 +78,26 @@ def test_html_is_self_contained_and_renders(report_dir, browser):
     )
     assert browser.title == f"flaglens weekly report {WEEK}"
     browser.save_screenshot(str(SCREENSHOTS / "weekly-report.png"))
+
+
+def test_report_names_the_tail_regression_and_the_changes_near_others(report_dir, sample_week):
+    stories = sample_week.manifest["stories"]
+    markdown = (report_dir / "report.md").read_text()
+    lines = markdown.splitlines()
+
+    def line_of(change_id):
+        return next(li for li in lines if f"| {change_id} |" in li)
+
+    tail = line_of(stories["tail_regression"]["change_id"])
+    assert "| regression |" in tail and "latency:p95" in tail and "payments-latency" in tail
+    overlapping = stories["overlapping"]
+    harmless = line_of(overlapping["harmless"])
+    assert f"| {overlapping['harmless_verdict']} |" in harmless
+    assert f"windows exclude {overlapping['regression']}" in harmless
+    assert f"windows exclude {overlapping['harmless']}" in line_of(overlapping["regression"])
+    first, second = stories["confounded"]["change_ids"]
+    assert "| confounded |" in line_of(first) and f"confounded with {second}" in line_of(first)
+    assert f"confounded with {first}" in line_of(second)
+    report = json.loads((report_dir / "report.json").read_text())
+    family = report["changes"][0]["family"]
+    assert f"({family['tests']} tests, bh)" in markdown

@@ -1,13 +1,26 @@
-"""`flaglens demo --load-only`: everything sent is stored or quarantined, every story is in."""
+"""`flaglens demo --load-only`: everything sent is stored or quarantined, every story is in.
+
+The sample week (loaded once per session in process, see tests/sample_week.py) is checked here;
+one e2e test runs the demo as a user does, its own server process and decode workers included.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import duckdb
+import pytest
+
+from tests.sample_week import WEEK_END, WEEK_SEED
+from tests.servers import REPO, require_e2e
 
 
-def test_stored_counts_match_the_sent_ones(sample_week):
-    counts = sample_week.manifest["counts"]
-    con = duckdb.connect(str(sample_week.db), read_only=True)
+def _assert_stored_counts_match_the_sent_ones(db: Path, counts: dict[str, Any]) -> None:
+    con = duckdb.connect(str(db), read_only=True)
     try:
         one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
         assert one("SELECT count(*) FROM decisions") == counts["decisions_valid"]
@@ -25,7 +38,32 @@ def test_stored_counts_match_the_sent_ones(sample_week):
         assert failed == 0
     finally:
         con.close()
-    assert f"quarantine {counts['decisions_broken']:,}" in sample_week.output
+
+
+def test_stored_counts_match_the_sent_ones(sample_week):
+    counts = sample_week.manifest["counts"]
+    _assert_stored_counts_match_the_sent_ones(sample_week.db, counts)
+    # the server's answers (partial success) named every quarantined record as rejected
+    assert sum(sample_week.summary.rejected.values()) == counts["decisions_broken"]
+
+
+@pytest.mark.e2e
+def test_demo_load_only_as_a_user_runs_it(tmp_path):
+    """The command itself: a `flaglens serve` child on free ports, one day sent through it,
+    the server stopped, and the stored counts printed."""
+    require_e2e("flaglens demo")
+    command = [
+        sys.executable, "-m", "flaglens.cli.main", "demo", "--load-only", "--no-progress",
+        "--dir", str(tmp_path), "--http-port", "0", "--grpc-port", "0", "--dashboard-port", "0",
+        "--seed", str(WEEK_SEED), "--end", WEEK_END, "--days", "1",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = json.loads((tmp_path / "manifest.json").read_text())["counts"]
+    _assert_stored_counts_match_the_sent_ones(tmp_path / "flaglens.duckdb", counts)
+    assert f"quarantine {counts['decisions_broken']:,}" in done.stdout
+    assert f"stored: decisions {counts['decisions_valid']:,}" in done.stdout
+    assert (tmp_path / "keys.toml").is_file()
 
 
 def test_every_story_is_in_the_store(sample_week):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from contracts import load_registry, normalize_legacy
 from contracts.signing import KeyRing, SignatureStatus
@@ -38,9 +38,19 @@ def test_stories_are_placed_inside_the_period():
     truth = manifest(sim)
     stories = truth["stories"]
     start, end = truth["start"], truth["end"]
-    times = [stories[name]["time"] for name in ("regression", "cohort_shift", "harmless")]
+    names = ("regression", "tail_regression", "overlapping", "cohort_shift", "harmless")
+    times = [stories[name]["time"] for name in names]
     times += [bad["time"] for bad in stories["unauthorized"]]
+    times += stories["confounded"]["times"]
     assert all(start <= t < end for t in times)
+    # the overlapping change comes three hours after the regression, the confounded pair
+    # twenty minutes apart
+    regression = datetime.fromisoformat(stories["regression"]["time"])
+    overlap = datetime.fromisoformat(stories["overlapping"]["time"])
+    assert overlap - regression == timedelta(hours=3)
+    assert stories["overlapping"]["regression"] == stories["regression"]["change_id"]
+    first, second = (datetime.fromisoformat(t) for t in stories["confounded"]["times"])
+    assert second - first == timedelta(minutes=20)
     reasons = {bad["reason"] for bad in stories["unauthorized"]}
     assert reasons == {
         "actor_not_allowed", "missing_approvals", "signature_missing", "signature_invalid",
