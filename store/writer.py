@@ -23,7 +23,8 @@ the lookup for live traffic without a query; older time ranges are looked up in 
 (cheap, because DuckDB skips row groups by their min/max).
 
 While the writer has work, DuckDB runs on one thread; the store's thread count (for the
-dashboards' queries) comes back when the queue is empty after a commit. On two threads, a
+dashboards' queries) comes back when the queue is empty after a commit (on a DuckDB file; a lake
+keeps its thread count). On two threads, a
 group's INSERT went wrong either way. Handed as one Arrow chunk it was one task, which often
 ran on DuckDB's background thread while the writer, in DuckDB's Python client, polled for it
 without sleeping and took the GIL at every turn (the client waits only when a task is blocked;
@@ -228,6 +229,9 @@ class StoreWriter:
         self._cursor = store.cursor()
         threads = self._cursor.execute("SELECT current_setting('threads')").fetchone()
         self._duckdb_threads = int(threads[0]) if threads else 1  # the store's, for queries
+        # not on a lake: a `SET threads` there waited forever for a query of the lake's upkeep
+        # (reconciliation, scanning an Arrow table) on another thread, and ingest stopped
+        self._switch_threads = self._duckdb_threads > 1 and not store.shared
         self._holding_one_thread = False  # DuckDB held at one thread until the queue empties
         self._request_ids = itertools.count(store.first_request_id(self._cursor))
         self._recent = {
@@ -445,7 +449,7 @@ class StoreWriter:
 
     def _hold_one_duckdb_thread(self) -> None:
         """DuckDB on one thread from now until the writer runs out of work."""
-        if self._duckdb_threads > 1 and not self._holding_one_thread:
+        if self._switch_threads and not self._holding_one_thread:
             self._set_duckdb_threads(1)
             self._holding_one_thread = True
 
