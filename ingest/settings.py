@@ -230,8 +230,9 @@ class IngestSettings(StoreSettings):
         None,
         description="DuckDB's threads in the serving process, for the dashboards' queries and "
         "the periodic round. While the writer has requests to commit, DuckDB runs on one "
-        "thread whatever this says. 1 suits an ingest-only server: it leaves more CPU to "
-        "ingestion and makes big dashboard queries about twice as slow.",
+        "thread whatever this says (on a DuckDB file; a lake keeps this count). 1 suits an "
+        "ingest-only server: it leaves more CPU to ingestion and makes big dashboard queries "
+        "about twice as slow.",
         group=_DATABASE,
         shown_default="one per core",
         ge=1,
