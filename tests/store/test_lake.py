@@ -130,6 +130,23 @@ def test_a_commit_that_conflicts_with_another_process_is_retried(lake, tmp_path)
         assert stored(store) == [("new", T0 + 1)]
 
 
+def test_the_writer_leaves_duckdb_threads_alone_on_a_lake(lake, tmp_path):
+    """On a file the writer commits on one DuckDB thread; on a lake its `SET threads` waited
+    forever for another thread's scan of the lake's Parquet files (make demo-lake hung)."""
+    with lake.open(tmp_path, threads=2) as store, StoreWriter(store, max_group_delay=0) as writer:
+        seen = []
+        append_ledger = writer._append_ledger
+
+        def look(*args, **kwargs):  # inside the writer's commit
+            row = store.cursor().execute("SELECT current_setting('threads')").fetchone()
+            seen.append(row[0])
+            append_ledger(*args, **kwargs)
+
+        writer._append_ledger = look  # type: ignore[method-assign]
+        write(writer, [("a", T0)])
+    assert seen == [2]
+
+
 def test_one_process_holds_the_lease_and_another_takes_it_when_it_dies(lake, tmp_path):
     with lake.open(tmp_path) as one, lake.open(tmp_path) as two:
         first = one.lease("rounds", ttl=1.5)
