@@ -126,12 +126,10 @@ def _export_method(
             # request cannot start with the gzip magic (field 3, wire type 7 does not exist)
             compressed = body.startswith(_GZIP_MAGIC)
             try:
-                if len(body) > charge.nbytes:
-                    charge.grow(len(body) - charge.nbytes, refuse=True)
+                charge.reserve_body(len(body))
             except Overloaded as exc:
                 refused(exc, len(body), compressed)
                 await _abort(context, exc)
-            service.inflight.observe_body(len(body))
             try:
                 result = await service.export(
                     signal,

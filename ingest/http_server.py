@@ -94,8 +94,8 @@ async def _read_body(request: Request, limit: int, charge: Charge) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(limit=limit, received=size, stage="body")
-            if size > charge.nbytes:
-                charge.grow(size - charge.nbytes, refuse=True)
+            if size > charge.body_bytes:
+                charge.reserve_body(size)
             chunks.append(chunk)
     except ClientDisconnect as exc:
         raise ClientGone(f"client left after {size} bytes of the body") from exc
@@ -154,7 +154,6 @@ def create_app(service: IngestService) -> FastAPI:
             return status_response(
                 exc.status, str(exc), encoding, close=isinstance(exc, PayloadTooLarge)
             )
-        service.inflight.observe_body(len(body))
         try:
             result = await service.export(
                 signal,

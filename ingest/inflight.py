@@ -3,13 +3,16 @@
 Every export request is charged, from the moment it is admitted until it is answered, for what
 the server holds of it: its body as sent while it is received and waits for a decode worker;
 while a worker decodes it, the body and its inflated size besides (the inflated size is read
-from the gzip trailer, at most ``max_decompressed_bytes``); once decoded, the Arrow tables
-queued for the writer. The receivers admit a request before reading its body (HTTP: by its
-``Content-Length``; a chunked body and a gRPC message by the mean size of recent requests,
-corrected as the bytes arrive). Past ``max_inflight_bytes`` a new request is refused with 503
-and ``Retry-After`` (gRPC: UNAVAILABLE with RetryInfo), which OTLP exporters honour, instead
-of the server reading it: this is the OpenTelemetry Collector's ``memory_limiter`` applied
-at the door, so the server's memory levels off under any number of concurrent exporters.
+from the gzip trailer, at most ``max_decompressed_bytes``); once decoded, the body and the
+Arrow tables queued for the writer. Since a request comes to hold several times its body, it
+is admitted for what recent requests came to hold per byte of body (a moving mean), and
+charged that much or what it holds, whichever is more. The receivers admit a request before
+reading its body (HTTP: by its ``Content-Length``; a chunked body and a gRPC message by the
+mean size of recent bodies, corrected as the bytes arrive). Past ``max_inflight_bytes`` a new
+request is refused with 503 and ``Retry-After`` (gRPC: UNAVAILABLE with RetryInfo), which
+OTLP exporters honour, instead of the server reading it: this is the OpenTelemetry
+Collector's ``memory_limiter`` applied at the door, so the server's memory levels off under
+any number of concurrent exporters.
 
 When nothing is held, one request is admitted whatever its size, so a request larger than the
 bound alone is served rather than refused forever.
@@ -26,8 +29,11 @@ from typing import Any
 from ingest.errors import Overloaded
 
 DEFAULT_MAX_INFLIGHT_BYTES = 256 * 2**20
-# what a request whose size is not known yet is admitted for, before any request was seen
+# what a body whose size is not known yet is taken to be, before any request was seen
 _FIRST_ESTIMATE = 64 * 1024
+# bytes held per byte of body, before any request was answered: an OTLP/protobuf decision is
+# ~400 bytes as sent and ~1 KB as Arrow rows, held beside the body until the commit
+_FIRST_EXPANSION = 4.0
 _GZIP_TRAILER_BYTES = 8
 
 
@@ -70,29 +76,27 @@ class InflightBytes:
         self._requests = 0
         self._refused = 0
         self._mean_body = float(_FIRST_ESTIMATE)
+        self._expansion = _FIRST_EXPANSION
         self._drain_rate = 0.0  # bytes released per second, a moving mean
         self._last_release = time.monotonic()
 
-    def admit(self, nbytes: int | None = None) -> Charge:
-        """A charge of ``nbytes`` (None: the mean size of recent bodies) for a new request.
+    def admit(self, body_bytes: int | None = None) -> Charge:
+        """A charge for a new request whose body is ``body_bytes`` long (None: not known yet,
+        taken as the mean of recent bodies), reserving what such a request has come to hold.
 
         Raises:
             Overloaded: the bound would be passed; nothing was charged.
         """
         charge = Charge(self)
-        charge.grow(self.estimate() if nbytes is None else nbytes, refuse=True)
+        charge.reserve_body(int(self._mean_body) if body_bytes is None else body_bytes)
         with self._lock:
             self._requests += 1
         return charge
 
-    def estimate(self) -> int:
-        """What a request of unknown size is charged for at first."""
-        return int(self._mean_body)
-
-    def observe_body(self, nbytes: int) -> None:
-        """Record the size of a body received, for :meth:`estimate`."""
-        with self._lock:
-            self._mean_body += (nbytes - self._mean_body) / 16
+    @property
+    def expansion(self) -> float:
+        """Bytes a request has come to hold per byte of its body (a moving mean)."""
+        return self._expansion
 
     def _change(self, delta: int, *, refuse: bool) -> None:
         with self._lock:
@@ -102,7 +106,7 @@ class InflightBytes:
                 retry_after = self._retry_after()
                 raise Overloaded(
                     retry_after=retry_after,
-                    reason=f"the server holds {held / 2**20:.1f} MiB of unanswered requests "
+                    reason=f"the server holds {held / 2**20:.1f} MiB for unanswered requests "
                     f"(the limit, --max-inflight-bytes, is {self.limit / 2**20:.1f} MiB)",
                 )
             self._held += delta
@@ -115,6 +119,15 @@ class InflightBytes:
                 self._drain_rate = rate if not self._drain_rate else (
                     0.9 * self._drain_rate + 0.1 * rate
                 )  # fmt: skip
+
+    def _settled(self, body_bytes: int, peak_bytes: int) -> None:
+        """A request is answered: learn how much a body comes to hold."""
+        if body_bytes <= 0 or peak_bytes <= 0:
+            return
+        with self._lock:
+            self._mean_body += (body_bytes - self._mean_body) / 16
+            ratio = peak_bytes / body_bytes
+            self._expansion += (ratio - self._expansion) / 16
 
     def _retry_after(self) -> float:
         """Seconds until about half of what is held has drained (1 to 30)."""
@@ -130,28 +143,47 @@ class InflightBytes:
 
 
 class Charge:
-    """What one request is charged for; resized as it moves on, released once answered."""
+    """What one request is charged for (see the module docstring): at least what it reserved
+    when admitted, or what it holds when that is more; released once it is answered."""
 
-    __slots__ = ("_budget", "nbytes")
+    __slots__ = ("_budget", "_held", "_peak", "body_bytes", "nbytes", "reserved")
 
     def __init__(self, budget: InflightBytes) -> None:
         self._budget = budget
-        self.nbytes = 0
+        self.body_bytes = 0  # of the body, as far as known
+        self.reserved = 0  # what the body is expected to come to
+        self._held = 0  # what the request holds now, as last told
+        self._peak = 0
+        self.nbytes = 0  # charged: max(reserved, held)
 
-    def grow(self, nbytes: int, *, refuse: bool = False) -> None:
-        """Charge ``nbytes`` more; with ``refuse``, raise Overloaded (charging nothing) when
-        that would pass the bound."""
-        if nbytes:
-            self._budget._change(nbytes, refuse=refuse)
-            self.nbytes += nbytes
+    def reserve_body(self, body_bytes: int) -> None:
+        """The body is (at least) ``body_bytes`` long: reserve what such a body comes to.
 
-    def set(self, nbytes: int) -> None:
-        """Charge exactly ``nbytes`` from now on (never refused: the bytes are already held)."""
-        delta = nbytes - self.nbytes
-        if delta:
-            self._budget._change(delta, refuse=False)
-            self.nbytes = nbytes
+        Raises:
+            Overloaded: that would pass the bound; the charge is unchanged.
+        """
+        if body_bytes <= self.body_bytes and self.nbytes:
+            return
+        reserved = max(self.reserved, int(body_bytes * self._budget.expansion))
+        self._charge(max(reserved, self._held), refuse=True)
+        self.body_bytes = max(self.body_bytes, body_bytes)
+        self.reserved = reserved
+
+    def hold(self, nbytes: int) -> None:
+        """The request holds ``nbytes`` now (never refused: they are held already)."""
+        self._held = nbytes
+        self._peak = max(self._peak, nbytes)
+        self._charge(max(self.reserved, nbytes), refuse=False)
 
     def release(self) -> None:
         """The request was answered: it holds nothing any more (idempotent)."""
-        self.set(0)
+        if self.nbytes:
+            self._budget._settled(self.body_bytes, self._peak)
+        self.reserved = self._held = 0
+        self._charge(0, refuse=False)
+
+    def _charge(self, nbytes: int, *, refuse: bool) -> None:
+        delta = nbytes - self.nbytes
+        if delta:
+            self._budget._change(delta, refuse=refuse)
+            self.nbytes = nbytes

@@ -170,7 +170,7 @@ class IngestService:
                 self.refuse(meta, exc)
                 raise
         limit = self.settings.max_decompressed_bytes
-        charge.set(len(body) + inflated_size(body, content_encoding, limit))
+        charge.hold(len(body) + inflated_size(body, content_encoding, limit))
         with self.writer.incoming():  # the writer may wait for it to fill its group
             try:
                 prepared = await self.preparers.prepare(
@@ -180,7 +180,7 @@ class IngestService:
                 self.refuse(meta, exc)
                 raise
             # the body stays referenced (by the transport) until the answer
-            charge.set(len(body) + prepared.batch.nbytes)
+            charge.hold(len(body) + prepared.batch.nbytes)
             try:
                 future = self.writer.submit(prepared.batch)
             except WriterOverloaded as exc:

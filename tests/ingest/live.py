@@ -32,10 +32,16 @@ class LiveReceivers:
         return host, int(port)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        """Rows of a query on the live store, once the writer's queue is empty."""
+        """Rows of a query on the live store, once the writer has settled (its queue empty and
+        nothing committed for 100 ms)."""
         deadline = time.monotonic() + 10
-        while self.service.writer.stats().pending_batches and time.monotonic() < deadline:
-            time.sleep(0.02)
+        seen = -1
+        while time.monotonic() < deadline:
+            stats = self.service.writer.stats()
+            if not stats.pending_batches and stats.batches_committed == seen:
+                break
+            seen = stats.batches_committed
+            time.sleep(0.1)
         cursor = self.service.store.cursor()
         try:
             return cursor.execute(sql).fetchall()
@@ -62,8 +68,9 @@ def live_receivers(db: Path, *, grpc: bool = True, **settings: Any) -> Iterator[
 
     def run() -> None:
         asyncio.run(
-            serve_receivers(server, sock, service, config, Announcer(note),
-                            config.max_connections)  # fmt: skip
+            serve_receivers(
+                server, sock, service, config, Announcer(note), config.max_connections
+            )  # fmt: skip
         )
 
     thread = threading.Thread(target=run, name="live-receivers", daemon=True)

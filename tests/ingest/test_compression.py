@@ -21,7 +21,9 @@ PROTOBUF = "application/x-protobuf"
 
 
 def _logs(count: int, rule: str) -> bytes:
-    document = otlp_json_logs([decision_attributes(**{"policy.rule.id": rule}) for _ in range(count)])
+    document = otlp_json_logs(
+        [decision_attributes(**{"policy.rule.id": rule}) for _ in range(count)]
+    )
     request = logs_service_pb2.ExportLogsServiceRequest()
     json_format.ParseDict(json.loads(json.dumps(document)), request)
     return request.SerializeToString()

@@ -86,9 +86,7 @@ def _metrics(service: object):
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     for name in (service, "checkout"):
         resource_metrics = request.resource_metrics.add()
-        resource_metrics.resource.attributes.append(
-            KeyValue(key="service.name", value=_any(name))
-        )
+        resource_metrics.resource.attributes.append(KeyValue(key="service.name", value=_any(name)))
         metric = resource_metrics.scope_metrics.add().metrics.add(name="requests")
         metric.sum.is_monotonic = True
         metric.sum.aggregation_temporality = 2
