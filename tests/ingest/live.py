@@ -68,9 +68,7 @@ def live_receivers(db: Path, *, grpc: bool = True, **settings: Any) -> Iterator[
 
     def run() -> None:
         asyncio.run(
-            serve_receivers(
-                server, sock, service, config, Announcer(note), config.max_connections
-            )  # fmt: skip
+            serve_receivers(server, sock, service, config, Announcer(note), config.max_connections)
         )
 
     thread = threading.Thread(target=run, name="live-receivers", daemon=True)

@@ -56,8 +56,8 @@ KINDS = {
 def _logs(service: object, attributes: dict[str, object] | None = None):
     """One resource with `service`, one odd record; one valid checkout resource, one record."""
     request = logs_service_pb2.ExportLogsServiceRequest()
-    for name, attrs in ((service, attributes or decision_attributes()),
-                        ("checkout", decision_attributes(**{"policy.rule.id": "valid"}))):  # fmt: skip
+    valid = decision_attributes(**{"policy.rule.id": "valid"})
+    for name, attrs in ((service, attributes or decision_attributes()), ("checkout", valid)):
         resource_logs = request.resource_logs.add()
         resource_logs.resource.attributes.extend([
             KeyValue(key="service.name", value=_any(name)),
