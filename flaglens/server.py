@@ -28,6 +28,7 @@ from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
 from flaglens.settings import ServeSettings
 from ingest.connections import (
+    ACCEPT_BACKLOG,
     ConnectionLimits,
     connection_budget,
     limit_accept_errors,
@@ -161,6 +162,7 @@ def http_server(
         create_app(service),
         http=guarded_protocol(guard),
         timeout_keep_alive=max(1, round(settings.idle_timeout)),
+        backlog=ACCEPT_BACKLOG,
         log_level="warning",
         access_log=False,
         lifespan="off",

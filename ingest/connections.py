@@ -51,6 +51,10 @@ ACCEPT_ERROR_LOG_INTERVAL = 60.0
 # descriptors kept for everything but client connections: the database and its WAL, the
 # decode workers' pipes, the dashboards' reads, log files
 _RESERVED_DESCRIPTORS = 64
+ACCEPT_BACKLOG = 64
+"""The HTTP listener's listen() backlog, which is also how many connections asyncio accepts
+in one turn of the event loop: at the cap, those and the idle connections they replace (whose
+sockets close in the next turn) hold descriptors besides the cap, so twice this is kept free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,11 @@ def raise_descriptor_limit() -> int:
 
 def connection_budget(wanted: int, listeners: int, descriptors: int | None = None) -> int:
     """The connection cap per listener that ``descriptors`` (default: the soft limit) allows
-    when ``listeners`` share it, at most ``wanted``."""
+    when ``listeners`` share it, at most ``wanted``: a quarter (at least 64) is kept for the
+    rest of the server and for one turn's accepts (:data:`ACCEPT_BACKLOG`) besides."""
     if descriptors is None:
         descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    reserved = max(_RESERVED_DESCRIPTORS, descriptors // 4)
+    reserved = max(_RESERVED_DESCRIPTORS, descriptors // 4) + 2 * ACCEPT_BACKLOG
     return max(1, min(wanted, (descriptors - reserved) // max(1, listeners)))
 
 

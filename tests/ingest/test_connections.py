@@ -160,9 +160,9 @@ def test_grpc_connections_that_never_handshake_are_closed(live):
 
 def test_the_cap_fits_the_descriptor_limit():
     """The per-listener cap leaves descriptors for the rest of the server."""
-    assert connection_budget(10_000, 3, descriptors=1024) == (1024 - 256) // 3
+    assert connection_budget(10_000, 3, descriptors=1024) == (1024 - 256 - 128) // 3
     assert connection_budget(100, 3, descriptors=1024) == 100
-    assert connection_budget(10_000, 1, descriptors=100) == 36
+    assert connection_budget(10_000, 1, descriptors=300) == 300 - 75 - 128
 
 
 def test_failing_accepts_are_logged_once_per_interval(caplog):
