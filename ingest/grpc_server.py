@@ -177,6 +177,10 @@ def grpc_options(settings: IngestSettings, max_connections: int) -> list[tuple[s
         ("grpc.max_allowed_incoming_connections", max_connections),
         ("grpc.server_handshake_timeout_ms", int(settings.header_timeout * 1000)),
         ("grpc.max_connection_idle_ms", int(settings.grpc_idle_timeout * 1000)),
+        # No flow-control windows grown by bandwidth probing: a call that is refused before its
+        # message is read then holds no more than a stream's lookahead window in gRPC's buffers
+        # (a call that is read opens its window to the size of its message)
+        ("grpc.http2.bdp_probe", 0),
     ]
 
 

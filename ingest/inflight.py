@@ -7,8 +7,9 @@ from the gzip trailer, at most ``max_decompressed_bytes``); once decoded, the bo
 Arrow tables queued for the writer. Since a request comes to hold several times its body, it
 is admitted for what recent requests came to hold per byte of body (a moving mean), and
 charged that much or what it holds, whichever is more. The receivers admit a request before
-reading its body (HTTP: by its ``Content-Length``; a chunked body and a gRPC message by the
-mean size of recent bodies, corrected as the bytes arrive). Past ``max_inflight_bytes`` a new
+reading its body (HTTP: by its ``Content-Length``, or a chunked body as its chunks arrive; a
+gRPC message, whose size is known only once gRPC has read it, as the largest of the recent
+bodies). Past ``max_inflight_bytes`` a new
 request is refused with 503 and ``Retry-After`` (gRPC: UNAVAILABLE with RetryInfo), which
 OTLP exporters honour, instead of the server reading it: this is the OpenTelemetry
 Collector's ``memory_limiter`` applied at the door, so the server's memory levels off under
@@ -23,14 +24,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from ingest.errors import Overloaded
 
 DEFAULT_MAX_INFLIGHT_BYTES = 256 * 2**20
-# what a body whose size is not known yet is taken to be, before any request was seen
-_FIRST_ESTIMATE = 64 * 1024
+# how many recent bodies the size of a body not known yet is taken from (their largest)
+_RECENT_BODIES = 64
 # bytes held per byte of body, before any request was answered: an OTLP/protobuf decision is
 # ~400 bytes as sent and ~1 KB as Arrow rows, held beside the body until the commit
 _FIRST_EXPANSION = 4.0
@@ -68,27 +70,35 @@ class InflightSnapshot:
 class InflightBytes:
     """The bound on bytes held for unanswered requests (see the module docstring)."""
 
-    def __init__(self, limit: int = DEFAULT_MAX_INFLIGHT_BYTES) -> None:
+    def __init__(
+        self, limit: int = DEFAULT_MAX_INFLIGHT_BYTES, largest_body: int = 16 * 2**20
+    ) -> None:
         self.limit = limit
+        self.largest_body = largest_body
         self._lock = threading.Lock()
         self._held = 0
         self._peak = 0
         self._requests = 0
         self._refused = 0
-        self._mean_body = float(_FIRST_ESTIMATE)
+        self._recent_bodies: deque[int] = deque(maxlen=_RECENT_BODIES)
         self._expansion = _FIRST_EXPANSION
         self._drain_rate = 0.0  # bytes released per second, a moving mean
         self._last_release = time.monotonic()
 
     def admit(self, body_bytes: int | None = None) -> Charge:
-        """A charge for a new request whose body is ``body_bytes`` long (None: not known yet,
-        taken as the mean of recent bodies), reserving what such a request has come to hold.
+        """A charge for a new request whose body is ``body_bytes`` long, reserving what such a
+        request has come to hold. A body whose size is not known yet is taken to be as large
+        as the largest of the recent ones (before any, as ``largest_body``), so that a burst of
+        calls is not admitted all at once for less than their messages hold.
 
         Raises:
             Overloaded: the bound would be passed; nothing was charged.
         """
         charge = Charge(self)
-        charge.reserve_body(int(self._mean_body) if body_bytes is None else body_bytes)
+        if body_bytes is None:
+            with self._lock:
+                body_bytes = max(self._recent_bodies, default=self.largest_body)
+        charge.reserve_body(body_bytes)
         with self._lock:
             self._requests += 1
         return charge
@@ -120,12 +130,16 @@ class InflightBytes:
                     0.9 * self._drain_rate + 0.1 * rate
                 )  # fmt: skip
 
+    def _observe(self, body_bytes: int) -> None:
+        """A body was read whole: its size counts for those not known yet."""
+        with self._lock:
+            self._recent_bodies.append(body_bytes)
+
     def _settled(self, body_bytes: int, peak_bytes: int) -> None:
         """A request is answered: learn how much a body comes to hold."""
         if body_bytes <= 0 or peak_bytes <= 0:
             return
         with self._lock:
-            self._mean_body += (body_bytes - self._mean_body) / 16
             ratio = peak_bytes / body_bytes
             self._expansion += (ratio - self._expansion) / 16
 
@@ -146,7 +160,7 @@ class Charge:
     """What one request is charged for (see the module docstring): at least what it reserved
     when admitted, or what it holds when that is more; released once it is answered."""
 
-    __slots__ = ("_budget", "_held", "_peak", "body_bytes", "nbytes", "reserved")
+    __slots__ = ("_budget", "_held", "_observed", "_peak", "body_bytes", "nbytes", "reserved")
 
     def __init__(self, budget: InflightBytes) -> None:
         self._budget = budget
@@ -154,6 +168,7 @@ class Charge:
         self.reserved = 0  # what the body is expected to come to
         self._held = 0  # what the request holds now, as last told
         self._peak = 0
+        self._observed = False
         self.nbytes = 0  # charged: max(reserved, held)
 
     def reserve_body(self, body_bytes: int) -> None:
@@ -170,7 +185,11 @@ class Charge:
         self.reserved = reserved
 
     def hold(self, nbytes: int) -> None:
-        """The request holds ``nbytes`` now (never refused: they are held already)."""
+        """The request holds ``nbytes`` now (never refused: they are held already); its body
+        has been read whole."""
+        if not self._observed and self.body_bytes:
+            self._budget._observe(self.body_bytes)
+            self._observed = True
         self._held = nbytes
         self._peak = max(self._peak, nbytes)
         self._charge(max(self.reserved, nbytes), refuse=False)

@@ -71,7 +71,7 @@ class IngestService:
         self.pipeline = IngestPipeline(self.registry, settings.limits, settings.uncontracted)
         self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
-        self.inflight = InflightBytes(settings.max_inflight_bytes)
+        self.inflight = InflightBytes(settings.max_inflight_bytes, settings.max_body_bytes)
         # listener name → its connection counters (set by the server composition)
         self.listeners: dict[str, Callable[[], Mapping[str, int]]] = {}
         self.telemetry = SelfMetrics(
