@@ -140,7 +140,7 @@ def create_app(service: IngestService) -> FastAPI:
             charge = service.admit(declared)
             body = await _read_body(request, limit, charge)
         except ClientGone as exc:
-            log.info("%s export abandoned: %s", signal, exc)
+            log.debug("%s export abandoned: %s", signal, exc)
             if charge is not None:
                 charge.release()
             return Response(status_code=400)  # nobody reads it
