@@ -24,7 +24,12 @@ from analytics.session import Session
 from api import ApiLimits, ReadAccess, Verdict, create_api, create_read_app
 from flaglens.settings import ServeSettings
 from ingest.auth import TokenRing
-from ingest.connections import ConnectionLimits, limit_accept_errors
+from ingest.connections import (
+    ACCEPT_BACKLOG,
+    ConnectionLimits,
+    ConnectionStats,
+    limit_accept_errors,
+)
 from ingest.errors import Unauthenticated
 from ingest.http_protocol import ConnectionGuard, guarded_protocol
 
@@ -74,6 +79,7 @@ class ReadListener:
     thread: threading.Thread
     sock: socket.socket
     url: str
+    connections: ConnectionStats
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -109,6 +115,7 @@ def start_read_listener(
     config = uvicorn.Config(
         app,
         http=guarded_protocol(guard),
+        backlog=ACCEPT_BACKLOG,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -135,4 +142,4 @@ def start_read_listener(
     if not server.started:
         server.should_exit = True
         raise OSError(f"the read listener did not start on {url}")
-    return ReadListener(server, thread, sock, url)
+    return ReadListener(server, thread, sock, url, guard.stats)

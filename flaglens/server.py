@@ -263,6 +263,7 @@ class Server:
                 reading = start_reading(
                     session, service, settings, self.alerts, self.otlp_url, self.cap
                 )
+                service.listeners["read"] = reading.connections.as_dict
                 if not settings.no_dashboards:
                     dashboards_url = reading.url
                 if not settings.no_api and str(settings.db) != ":memory:":
