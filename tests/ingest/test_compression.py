@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from ingest.decode.compression import decompress
+from ingest.decode.compression import MAX_GZIP_MEMBERS, decompress
 from ingest.errors import MalformedRequest, PayloadTooLarge
 from ingest.limits import Limits
 from tests.factories import decision_attributes, otlp_json_logs
@@ -45,6 +45,14 @@ def test_bytes_after_the_last_member_are_refused(tail, problem):
     """Anything after a member that is not a whole member makes the body malformed."""
     with pytest.raises(MalformedRequest, match=problem):
         decompress(gzip.compress(b"payload") + tail, "gzip", Limits())
+
+
+def test_members_are_read_up_to_the_bound_and_refused_past_it():
+    """Each member costs an inflater: up to MAX_GZIP_MEMBERS are read, one more is a 400."""
+    member = gzip.compress(b"x")
+    assert decompress(member * MAX_GZIP_MEMBERS, "gzip", Limits()) == b"x" * MAX_GZIP_MEMBERS
+    with pytest.raises(MalformedRequest, match=f"more than {MAX_GZIP_MEMBERS} gzip members"):
+        decompress(member * (MAX_GZIP_MEMBERS + 1), "gzip", Limits())
 
 
 def test_the_inflated_limit_counts_every_member():
