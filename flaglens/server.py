@@ -27,6 +27,14 @@ from flaglens.discovery import ServerNote, remove_note, write_note
 from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
 from flaglens.settings import ServeSettings
+from ingest.connections import (
+    ACCEPT_BACKLOG,
+    ConnectionLimits,
+    connection_budget,
+    limit_accept_errors,
+    raise_descriptor_limit,
+)
+from ingest.http_protocol import ConnectionGuard, guarded_protocol
 from ingest.http_server import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -76,9 +84,11 @@ def start_reading(
     settings: ServeSettings,
     alerts: AlertConfig | None,
     otlp_url: str,
+    max_connections: int,
 ) -> ReadListener:
     """The read listener on ``--dashboard-port``: the Dash app (reading the service's store
-    through its own cursors) and the read API, behind the token file's read roles."""
+    through its own cursors) and the read API, behind the token file's read roles, with the
+    OTLP/HTTP listener's timeouts and header limits and at most ``max_connections``."""
     sock = bind_socket(settings.host, settings.dashboard_port)
     url = url_of(sock, tls=settings.tls_cert is not None)
     dashboards = None
@@ -91,6 +101,7 @@ def start_reading(
         return start_read_listener(
             sock, url, session, settings, service.tokens, dashboards=dashboards,
             alert_rules=alerts, api=not settings.no_api,
+            connections=connection_limits(settings, max_connections),
         )  # fmt: skip
     except BaseException:
         sock.close()
@@ -113,14 +124,64 @@ def start_rounds(
     return runner
 
 
-async def _serve_all(
+def listener_caps(settings: IngestSettings, *, reading: bool) -> int:
+    """The connection cap of each listener: ``max_connections``, lowered so that the listeners
+    together stay inside the file descriptor limit (raised to its hard limit first)."""
+    descriptors = raise_descriptor_limit()
+    listeners = 1 + (not settings.no_grpc) + reading
+    cap = connection_budget(settings.max_connections, listeners, descriptors)
+    if cap < settings.max_connections:
+        log.warning(
+            "max_connections %d lowered to %d per listener: the file descriptor limit is %d "
+            "for %d listeners (raise it with ulimit -n)",
+            settings.max_connections, cap, descriptors, listeners,
+        )  # fmt: skip
+    return cap
+
+
+def connection_limits(settings: IngestSettings, max_connections: int) -> ConnectionLimits:
+    """What an HTTP listener allows its connections (:mod:`ingest.connections`)."""
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        max_connections=max_connections,
+    )
+
+
+def http_server(
+    service: IngestService, settings: IngestSettings, max_connections: int
+) -> uvicorn.Server:
+    """The OTLP/HTTP server (uvicorn) with flaglens' connection limits; serve it with
+    ``await server.serve(sockets=[...])``."""
+    guard = ConnectionGuard(connection_limits(settings, max_connections))
+    service.listeners["http"] = guard.stats.as_dict
+    tls = settings.tls_cert is not None
+    config = uvicorn.Config(
+        create_app(service),
+        http=guarded_protocol(guard),
+        timeout_keep_alive=max(1, round(settings.idle_timeout)),
+        backlog=ACCEPT_BACKLOG,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(settings.tls_cert) if tls else None,
+        ssl_keyfile=str(settings.tls_key) if tls else None,
+    )
+    return uvicorn.Server(config)
+
+
+async def serve_receivers(
     server: uvicorn.Server,
     http_sock: socket.socket,
     service: IngestService,
     settings: IngestSettings,
     announce: Announcer,
+    max_connections: int,
 ) -> None:
     """uvicorn and, when configured, the gRPC server, in one event loop."""
+    limit_accept_errors(asyncio.get_running_loop())
     grpc_server = None
     if not settings.no_grpc:
         from ingest.grpc_server import create_grpc_server
@@ -131,7 +192,10 @@ async def _serve_all(
                 [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
             )
         grpc_server, port = create_grpc_server(
-            service, f"{settings.host}:{settings.grpc_port}", credentials=credentials
+            service,
+            f"{settings.host}:{settings.grpc_port}",
+            credentials=credentials,
+            max_connections=max_connections,
         )
         if port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {settings.host}:{settings.grpc_port}")
@@ -173,18 +237,11 @@ class Server:
         except BaseException:
             self.service.close()
             raise
-        tls = settings.tls_cert is not None
-        self.otlp_url = url_of(self.http_sock, tls=tls)
-        self._uvicorn = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.service),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                ssl_certfile=str(settings.tls_cert) if tls else None,
-                ssl_keyfile=str(settings.tls_key) if tls else None,
-            )
-        )
+        self.otlp_url = url_of(self.http_sock, tls=settings.tls_cert is not None)
+        self.reads = not (settings.no_dashboards and settings.no_api)
+        # the connection cap of each listener, within the file descriptor limit
+        self.cap = listener_caps(settings, reading=self.reads)
+        self._uvicorn = http_server(self.service, settings, self.cap)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return: the receivers stop, then the writer drains."""
@@ -202,8 +259,11 @@ class Server:
             service.start()
             dashboards_url = ""
             session = Session(service.store.cursor, self.analytics)
-            if not (settings.no_dashboards and settings.no_api):
-                reading = start_reading(session, service, settings, self.alerts, self.otlp_url)
+            if self.reads:
+                reading = start_reading(
+                    session, service, settings, self.alerts, self.otlp_url, self.cap
+                )
+                service.listeners["read"] = reading.connections.as_dict
                 if not settings.no_dashboards:
                     dashboards_url = reading.url
                 if not settings.no_api and str(settings.db) != ":memory:":
@@ -225,7 +285,11 @@ class Server:
                     self.announce("dashboards", reading.url + "/")
                 if not settings.no_api:
                     self.announce("read API", reading.url + "/api/v1")
-            asyncio.run(_serve_all(self._uvicorn, self.http_sock, service, settings, self.announce))
+            asyncio.run(
+                serve_receivers(
+                    self._uvicorn, self.http_sock, service, settings, self.announce, self.cap
+                )
+            )
         finally:
             if noted:
                 remove_note(settings.db, os.getpid())

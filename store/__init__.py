@@ -8,6 +8,7 @@ from __future__ import annotations
 from store.connection import Store
 from store.errors import (
     StoreError,
+    StoreFull,
     TerminalStoreError,
     TransientStoreError,
     WriterClosed,
@@ -20,6 +21,7 @@ __all__ = [
     "LedgerEntry",
     "Store",
     "StoreError",
+    "StoreFull",
     "StoreWriter",
     "TerminalStoreError",
     "TransientStoreError",
