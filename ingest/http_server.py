@@ -152,6 +152,7 @@ def create_app(service: IngestService) -> FastAPI:
                     "restarts": service.preparers.restarts,
                 },
                 "ingest": service.telemetry.snapshot(),
+                "contracts": service.reloader.snapshot(),
             }
         )
 

@@ -31,8 +31,8 @@ from contracts import Contract, Registry, UnknownContract, Verdict, Violation
 from ingest.decode.opa import OPA_SOURCE
 from ingest.rows import EVENT_TABLES, RequestRows
 from store.connection import Store
-from store.tables import arrow_table
 from store.errors import WriterOverloaded
+from store.tables import arrow_table
 from store.writer import LedgerEntry, StoreWriter, WriteBatch, WriteResult
 
 REPLAYED_SIGNALS = ("logs", OPA_SOURCE)

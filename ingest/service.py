@@ -18,6 +18,7 @@ from contracts import load_registry
 from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
+from ingest.reload import ContractReloader
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
 from ingest.workers import Preparers
@@ -74,6 +75,7 @@ class IngestService:
             otlp_endpoint=settings.self_otlp_endpoint,
             otlp_protocol=settings.self_otlp_protocol,
         )
+        self.reloader = ContractReloader(self)
         self._started = False
 
     def start(self) -> None:
@@ -124,9 +126,11 @@ class IngestService:
             body_bytes=len(body),
             received_at=datetime.now(UTC),
         )
+        # the contracts current now check this request, even if a reload swaps them meanwhile
+        preparers = self.preparers
         with self.writer.incoming():  # the writer may wait for it to fill its group
             try:
-                prepared = await self.preparers.prepare(
+                prepared = await preparers.prepare(
                     meta, body, content_type=content_type, content_encoding=content_encoding
                 )
             except IngestError as exc:

@@ -98,6 +98,7 @@ class Preparers:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0  # pools replaced after a worker died
+        self._successor: Preparers | None = None  # set when a contract reload retires this one
 
     def start(self) -> None:
         """Start the workers now (in the background) rather than on the first request."""
@@ -110,8 +111,37 @@ class Preparers:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _current_pool(self) -> ProcessPoolExecutor:
+    def ready(self, timeout: float) -> None:
+        """Start the workers and wait until each has loaded its contracts.
+
+        Raises:
+            BrokenProcessPool: a worker could not start (its contracts did not load).
+            TimeoutError: they were not up within ``timeout`` seconds.
+        """
+        if not self.workers:
+            return
+        pool = self._current_pool()
+        if pool is None:
+            return
+        futures = [pool.submit(_ready) for _ in range(self.workers)]
+        deadline = time.monotonic() + timeout
+        for future in futures:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+    def retire(self, successor: Preparers) -> None:
+        """Hand new requests to ``successor``; those the workers hold already finish here,
+        under this pool's contracts, before its processes stop (waits for them)."""
         with self._lock:
+            self._successor = successor
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
+
+    def _current_pool(self) -> ProcessPoolExecutor | None:
+        """The pool (started when there is none); None once retired."""
+        with self._lock:
+            if self._successor is not None:
+                return None
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
@@ -147,6 +177,11 @@ class Preparers:
             IngestError: the request as a whole cannot be used (Overloaded when a worker died
                 while holding it: retry).
         """
+        successor = self._successor
+        if successor is not None:  # taken just before a reload swapped the contracts
+            return await successor.prepare(
+                meta, body, content_type=content_type, content_encoding=content_encoding
+            )
         if not self.workers:
             return await run_in_threadpool(
                 self.pipeline.prepare,
@@ -172,6 +207,11 @@ class Preparers:
         request is swapped for a new one, since the request itself was not lost."""
         for _ in range(3):
             pool = self._current_pool()
+            if pool is None:  # retired by a reload meanwhile: the new contracts take it
+                successor = self._successor
+                if successor is not None:
+                    return successor._submit(meta, body, content_type, content_encoding)
+                continue
             try:
                 return pool, pool.submit(_prepare, meta, body, content_type, content_encoding)
             except BrokenProcessPool:

@@ -16,7 +16,7 @@ from ingest.pipeline import IngestPipeline, RequestMeta
 from ingest.replay import ReplayError, ReplaySelection, replay_quarantine
 from store.connection import Store
 from store.writer import StoreWriter
-from tests.contracts.copies import copy_contracts, new_version
+from tests.contracts.copies import copy_contracts, privacy_allowing_breaks
 from tests.factories import otlp_json_logs, privacy_decision_attributes
 
 PRIVACY = "feature_flag.evaluation.privacy"
@@ -25,11 +25,7 @@ PRIVACY = "feature_flag.evaluation.privacy"
 def allow_unknown_consent(root):
     """A copy of the shipped contracts whose privacy 1.2.0 allows consent state 'unknown'."""
     directory = copy_contracts(root)
-
-    def change(schema):
-        schema["properties"]["privacy.consent.state"]["enum"].append("unknown")
-
-    new_version(directory, PRIVACY, "1.1.0", "1.2.0", change)
+    privacy_allowing_breaks(directory)
     return directory
 
 
@@ -77,18 +73,31 @@ def test_replay_releases_exactly_the_rows_that_pass_now_once(loaded):
     store, writer, registry = loaded
     assert count(store, "SELECT count(*) FROM quarantine") == 4
     first = replay_quarantine(store, writer, registry, ReplaySelection())
-    assert (first.checked, first.released, first.still_rejected, first.not_replayable) == (3, 2, 1, 1)
+    assert (first.checked, first.released, first.still_rejected, first.not_replayable) == (
+        3,
+        2,
+        1,
+        1,
+    )
     assert count(store, "SELECT count(*) FROM decisions") == 3
     assert count(store, "SELECT count(*) FROM decisions WHERE contract_version = '1.2.0'") == 2
-    releases = store.cursor().execute(
-        "SELECT contract_id, contract_version, released_by, target_table, request_id "
-        "FROM quarantine_releases"
-    ).fetchall()
+    releases = (
+        store.cursor()
+        .execute(
+            "SELECT contract_id, contract_version, released_by, target_table, request_id "
+            "FROM quarantine_releases"
+        )
+        .fetchall()
+    )
     assert releases == [(PRIVACY, "1.2.0", "local", "decisions", first.request_id)] * 2
-    ledger = store.cursor().execute(
-        "SELECT transport, received, accepted, rejected FROM ingest_log WHERE request_id = $r",
-        {"r": first.request_id},
-    ).fetchall()
+    ledger = (
+        store.cursor()
+        .execute(
+            "SELECT transport, received, accepted, rejected FROM ingest_log WHERE request_id = $r",
+            {"r": first.request_id},
+        )
+        .fetchall()
+    )
     assert ledger == [("replay", 2, 2, 0)]
     second = replay_quarantine(store, writer, registry, ReplaySelection())
     assert (second.checked, second.released, second.request_id) == (1, 0, 0)
