@@ -148,12 +148,14 @@ class ContractReloader:
                 f"{directory} does not lint ({len(errors)} errors): {shown}{more}; fix them "
                 "(flaglens contracts lint) and reload again"
             )
+        files = [(doc.path, doc.data) for doc in contract_set.schemas]
         try:
-            registry = build_registry([(doc.path, doc.data) for doc in contract_set.schemas])
+            registry = build_registry(files)
         except ContractError as exc:
             raise ReloadFailed(f"{directory}: {exc}") from exc
         pipeline = IngestPipeline(registry, settings.limits, settings.uncontracted)
-        preparers = Preparers(pipeline, settings.contracts_dir, settings.decode_workers)
+        # the workers check against the documents linted here, whatever the files say by now
+        preparers = Preparers(pipeline, files, settings.decode_workers)
         try:
             preparers.ready(WORKER_START_TIMEOUT)
         except (BrokenProcessPool, FutureTimeout, OSError) as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from contracts import load_registry
+from contracts import build_registry, read_contract_files
 from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
@@ -55,7 +55,9 @@ class IngestService:
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
-        self.registry = load_registry(settings.contracts_dir)
+        # read once: the decode workers build their registries from these same documents
+        contract_files = read_contract_files(settings.contracts_dir)
+        self.registry = build_registry(contract_files)
         self.store = Store.open(
             settings.db, memory_limit=settings.memory_limit, threads=settings.duckdb_threads
         )
@@ -68,7 +70,7 @@ class IngestService:
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits, settings.uncontracted)
-        self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
+        self.preparers = Preparers(self.pipeline, contract_files, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
         self.telemetry = SelfMetrics(
             self.writer.stats,

@@ -28,13 +28,15 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from contracts import load_registry
+from contracts import build_registry, load_registry
 from ingest.errors import Overloaded
 from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta, Uncontracted
@@ -57,7 +59,10 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _start_worker(
-    parent: int, contracts_dir: Path | None, limits: Limits, uncontracted: Uncontracted
+    parent: int,
+    contracts: Path | Sequence[tuple[str, Any]] | None,
+    limits: Limits,
+    uncontracted: Uncontracted,
 ) -> None:
     global _worker_pipeline
     # Ctrl-C reaches the whole process group; the server shuts its workers down itself
@@ -65,7 +70,12 @@ def _start_worker(
     # the server's pid comes from the server: a worker still starting when the server is killed
     # would otherwise take its new parent (init) for the server and never exit
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits, uncontracted)
+    registry = (
+        load_registry(contracts)
+        if contracts is None or isinstance(contracts, Path)
+        else build_registry(contracts)
+    )
+    _worker_pipeline = IngestPipeline(registry, limits, uncontracted)
 
 
 def _ready() -> bool:
@@ -87,13 +97,19 @@ class Preparers:
 
     Args:
         pipeline: the server's own pipeline, used when ``workers`` is 0.
-        contracts_dir: what each worker loads its contracts from (None: the built-in ones).
+        contracts: what each worker builds its contracts from: the contract files as the server
+            read them (``(file name, JSON)`` pairs), or a directory (None: the built-in ones).
         workers: number of worker processes.
     """
 
-    def __init__(self, pipeline: IngestPipeline, contracts_dir: Path | None, workers: int) -> None:
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        contracts: Path | Sequence[tuple[str, Any]] | None,
+        workers: int,
+    ) -> None:
         self.pipeline = pipeline
-        self.contracts_dir = contracts_dir
+        self.contracts = contracts
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -149,7 +165,7 @@ class Preparers:
                     initializer=_start_worker,
                     initargs=(
                         os.getpid(),
-                        self.contracts_dir,
+                        self.contracts,
                         self.pipeline.limits,
                         self.pipeline.uncontracted,
                     ),
