@@ -76,19 +76,20 @@ def test_the_sample_contract_breaks_would_pass_under_a_contract_allowing_them(
 
 
 def test_the_shipped_contracts_change_nothing(week_store, sample_week):
-    rv = run(week_store, load_registry())
+    rv = run(week_store, load_registry(), service="recommendations")
     assert (rv["would_pass"], rv["would_reject"]) == (0, 0)
     assert rv["quarantined_checked"] == sample_week.manifest["counts"]["decisions_broken"]
 
 
 def test_a_tighter_contract_reports_the_accepted_records_it_would_reject(week_store, tmp_path):
     """Requiring privacy.legal_basis rejects every stored privacy decision, with pointers."""
-    rv = run(week_store, load_registry(privacy_copy(tmp_path, require_legal_basis)), examples=2)
+    registry = load_registry(privacy_copy(tmp_path, require_legal_basis))
+    rv = run(week_store, registry, examples=2, service="recommendations")
     stored = (
         week_store.cursor()
         .execute(
             "SELECT service_name, count(*) FROM decisions "
-            "WHERE policy_module = 'privacy' GROUP BY 1"
+            "WHERE policy_module = 'privacy' AND service_name = 'recommendations' GROUP BY 1"
         )
         .fetchall()
     )

@@ -27,14 +27,17 @@ def body_of(directory):
 
 
 def test_the_api_and_the_client_on_the_file_agree(api, sample_week, proposed):
-    answer = api.post("/api/v1/contracts/preview", params=WEEK, json=body_of(proposed))
+    params = {**WEEK, "service": "recommendations"}
+    answer = api.post("/api/v1/contracts/preview", params=params, json=body_of(proposed))
     assert answer.status_code == 200, answer.text
     rv = answer.json()
     broken = sample_week.manifest["counts"]["decisions_broken"]
     assert (rv["would_pass"], rv["would_reject"]) == (broken, 0)
     assert f"{PRIVACY}@1.2.0" in rv["contracts"]
     with Client(db=sample_week.db) as client:
-        local = client.preview_contracts(proposed, start=WEEK["from"], end=WEEK["to"])
+        local = client.preview_contracts(
+            proposed, start=WEEK["from"], end=WEEK["to"], service="recommendations"
+        )
     assert local == rv
 
 
@@ -55,7 +58,7 @@ def test_bad_bodies_are_400s(api, body, fragment):
 
 
 def test_unknown_parameters_and_examples_out_of_range_are_400s(api, proposed):
-    for params in ({**WEEK, "servce": "x"}, {**WEEK, "examples": "1000"}):
+    for params in ({**WEEK, "servce": "x"}, {**WEEK, "examples": "1000"}):  # before any read
         answer = api.post("/api/v1/contracts/preview", params=params, json=body_of(proposed))
         assert answer.status_code == 400
 
