@@ -79,6 +79,17 @@ def test_replay_beside_a_live_server_releases_what_passes_once(tmp_path):
             reloaded = client.post(reload_url, headers={"authorization": f"Bearer {ADMIN}"})
             assert reloaded.status_code == 200, reloaded.text
             assert f"{PRIVACY}@1.2.0" in reloaded.json()["contracts"]
+            preview = subprocess.run(
+                [sys.executable, "-m", "flaglens.cli.main", "contracts", "preview",
+                 str(directory), "--db", str(db), "--token", READ, "--since", "1d",
+                 "--from", "2025-01-01", "--format", "json"],
+                cwd=REPO, capture_output=True, text=True, timeout=300,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )  # fmt: skip
+            assert preview.returncode == 0, preview.stderr
+            assert "through its API" in preview.stderr
+            previewed = json.loads(preview.stdout)
+            assert (previewed["would_pass"], previewed["quarantined_checked"]) == (3, 4)
             dry = replay_cli(db, "--dry-run")
             assert (dry["released"], dry["request_id"]) == (3, 0)
             first = replay_cli(db, "--contract", PRIVACY)
@@ -163,7 +174,9 @@ def test_sighup_under_ingest_load_swaps_contracts_refusing_and_losing_nothing(tm
             "SELECT sum(received) FROM ingest_log WHERE status_code = 200"
         ).fetchone()[0]
         # each request was checked under one set: all ten 'unknown' consents rejected, or none
-        rejected = {r for (r,) in con.execute("SELECT DISTINCT rejected FROM ingest_log")}
+        rejected = {
+            r for (r,) in con.execute("SELECT DISTINCT rejected FROM ingest_log").fetchall()
+        }
     assert stored + quarantined == sent[0] == received
     assert quarantined > 0 and under_new > 0
     assert rejected == {0, 10}
