@@ -77,6 +77,9 @@ class ContractReloader:
 
     service: IngestService
     status: ReloadStatus = field(init=False)
+    # one reload at a time; the status has a lock of its own, so that /healthz (on the OTLP
+    # event loop) never waits for a reload starting its workers
+    _reloading: threading.Lock = field(init=False, default_factory=threading.Lock)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -92,14 +95,16 @@ class ContractReloader:
         Raises:
             ReloadFailed: the old set stays; the message (also in the status) says why.
         """
-        with self._lock:
-            self.status.last_attempt_at = _now()
-            self.status.last_trigger = trigger
+        with self._reloading:
+            with self._lock:
+                self.status.last_attempt_at = _now()
+                self.status.last_trigger = trigger
             try:
                 pipeline, preparers = self._prepare()
             except ReloadFailed as exc:
-                self.status.failed_reloads += 1
-                self.status.last_error = str(exc)
+                with self._lock:
+                    self.status.failed_reloads += 1
+                    self.status.last_error = str(exc)
                 log.error("contract reload (%s) failed, the old contracts stay: %s", trigger, exc)
                 raise
             service = self.service
@@ -109,19 +114,20 @@ class ContractReloader:
                 pipeline,
                 preparers,
             )
-            status = self.status
-            status.generation += 1
-            status.reloads += 1
-            status.loaded_at = _now()
-            status.contracts = _names(pipeline)
-            status.last_error = None
+            with self._lock:
+                status = self.status
+                status.generation += 1
+                status.reloads += 1
+                status.loaded_at = _now()
+                status.contracts = _names(pipeline)
+                status.last_error = None
+                snapshot = ReloadStatus(**asdict(status))
             log.info(
                 "contracts reloaded (%s): generation %d, %d contract versions",
                 trigger,
-                status.generation,
-                len(status.contracts),
+                snapshot.generation,
+                len(snapshot.contracts),
             )
-            snapshot = ReloadStatus(**asdict(status))
         # the old workers finish what they hold, without holding up the caller
         threading.Thread(
             target=old.retire, args=(preparers,), name="retire-decode-workers", daemon=True
