@@ -1,4 +1,4 @@
--- flaglens store, schema version 7: quarantined records released by `flaglens quarantine replay`.
+-- flaglens store, schema version 8: quarantined records released by `flaglens quarantine replay`.
 -- A quarantined record that passes the contracts loaded now is written to its table through the
 -- writer (under the replay's own request id, transport 'replay' in ingest_log); the quarantine
 -- row stays as it was and this table says when it was released and under which contract.
