@@ -15,9 +15,11 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import APIRouter
 
 from alerts.rules import AlertConfig
 from analytics.session import Session
@@ -97,13 +99,17 @@ def start_read_listener(
     alert_rules: AlertConfig | None,
     api: bool = True,
     connections: ConnectionLimits | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> ReadListener:
     """Serve the API (unless ``api`` is false) and ``dashboards`` (a WSGI app, unless None) on
-    ``sock``, its connections under ``connections`` (default: :class:`ConnectionLimits`'s)."""
+    ``sock``, its connections under ``connections`` (default: :class:`ConnectionLimits`'s);
+    ``routers`` are more API endpoints (the server's admin ones)."""
     read_api = None
     limits = api_limits(settings)
     if api:
-        read_api = create_api(session, limits, alert_rules=alert_rules, dashboards_url=url)
+        read_api = create_api(
+            session, limits, alert_rules=alert_rules, dashboards_url=url, routers=routers
+        )
     app = create_read_app(
         read_api,
         dashboards,

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import grpc
@@ -36,6 +37,7 @@ from ingest.connections import (
 )
 from ingest.http_protocol import ConnectionGuard, guarded_protocol
 from ingest.http_server import create_app
+from ingest.reload import ReloadFailed
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from store.writer import StoreWriter
@@ -97,10 +99,12 @@ def start_reading(
         from dashboards.pages import DataSource
 
         dashboards = create_dash_app(DataSource(session, otlp_url=otlp_url)).server
+    from flaglens.admin import admin_router
+
     try:
         return start_read_listener(
             sock, url, session, settings, service.tokens, dashboards=dashboards,
-            alert_rules=alerts, api=not settings.no_api,
+            alert_rules=alerts, api=not settings.no_api, routers=[admin_router(service)],
             connections=connection_limits(settings, max_connections),
         )  # fmt: skip
     except BaseException:
@@ -301,8 +305,22 @@ class Server:
             service.close()
 
 
+def reload_in_background(service: IngestService) -> None:
+    """Reload the contracts off the signal handler (the main thread runs the OTLP event loop,
+    which must go on serving while new decode workers start)."""
+
+    def run() -> None:
+        try:
+            service.reloader.reload("SIGHUP")
+        except ReloadFailed:
+            pass  # logged, and shown in /healthz, by the reloader
+
+    threading.Thread(target=run, name="contract-reload", daemon=True).start()
+
+
 def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
-    """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
+    """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting.
+    SIGHUP reloads the contracts (:mod:`ingest.reload`)."""
     server = Server(settings, announce=announce)
 
     # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its own
@@ -313,8 +331,12 @@ def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
         server.stop()
 
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_hup = signal.signal(
+        signal.SIGHUP, lambda _sig, _frame: reload_in_background(server.service)
+    )
     try:
         server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
     return 0

@@ -235,6 +235,7 @@ def create_app(service: IngestService) -> FastAPI:
                 },
                 "connections": service.connection_stats(),
                 "ingest": service.telemetry.snapshot(),
+                "contracts": service.reloader.snapshot(),
             },
             status_code=code,
         )

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from contracts import load_registry
+from contracts import build_registry, read_contract_files
 from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
 from ingest.inflight import Charge, InflightBytes, inflated_size
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
+from ingest.reload import ContractReloader
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
 from ingest.workers import Preparers
@@ -56,7 +57,9 @@ class IngestService:
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
-        self.registry = load_registry(settings.contracts_dir)
+        # read once: the decode workers build their registries from these same documents
+        contract_files = read_contract_files(settings.contracts_dir)
+        self.registry = build_registry(contract_files)
         self.store = Store.open(
             settings.db, memory_limit=settings.memory_limit, threads=settings.duckdb_threads
         )
@@ -69,7 +72,7 @@ class IngestService:
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits, settings.uncontracted)
-        self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
+        self.preparers = Preparers(self.pipeline, contract_files, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
         self.inflight = InflightBytes(settings.max_inflight_bytes, settings.max_body_bytes)
         # listener name → its connection counters (set by the server composition)
@@ -79,6 +82,7 @@ class IngestService:
             otlp_endpoint=settings.self_otlp_endpoint,
             otlp_protocol=settings.self_otlp_protocol,
         )
+        self.reloader = ContractReloader(self)
         self._started = False
 
     def start(self) -> None:
@@ -171,9 +175,11 @@ class IngestService:
                 raise
         limit = self.settings.max_decompressed_bytes
         charge.hold(len(body) + inflated_size(body, content_encoding, limit))
+        # the contracts current now check this request, even if a reload swaps them meanwhile
+        preparers = self.preparers
         with self.writer.incoming():  # the writer may wait for it to fill its group
             try:
-                prepared = await self.preparers.prepare(
+                prepared = await preparers.prepare(
                     meta, body, content_type=content_type, content_encoding=content_encoding
                 )
             except IngestError as exc:

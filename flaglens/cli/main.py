@@ -24,6 +24,7 @@ _VERB_MODULES = (
     "alerts",
     "auth",
     "contracts",
+    "quarantine",
 )
 
 

@@ -84,5 +84,5 @@ def test_openapi_describes_every_endpoint(api):
         "/api/v1/analyses", "/api/v1/analyses/{name}", "/api/v1/reports/weekly",
         "/api/v1/reports/weekly/{week}", "/api/v1/quarantine", "/api/v1/alerts",
         "/api/v1/alerts/history", "/api/v1/alerts/dry-run", "/api/v1/exports",
-        "/api/v1/exports/{table}",
+        "/api/v1/exports/{table}", "/api/v1/contracts/preview",
     }  # fmt: skip
