@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, get_args
+from urllib.parse import urlencode
 
 import duckdb
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -149,6 +150,12 @@ def load_alert_config(
     return AlertConfig(receiver, rules)
 
 
+def _page(path: str, query: dict[str, str]) -> str:
+    """A dashboard link with its query values URL-encoded (a name may hold ``&``, ``#``,
+    spaces or markup: it must arrive as one value, not as more of the URL)."""
+    return f"{path}?{urlencode(query)}"
+
+
 def _contract_violations(
     cursor: duckdb.DuckDBPyConnection, rule: Rule, now: datetime, _session: Session
 ) -> list[Instance]:
@@ -179,7 +186,7 @@ def _contract_violations(
                 Instance(
                     {"service": service, "contract": contract},
                     float(bad),
-                    f"/contracts?from=now-1h&service={service}",
+                    _page("/contracts", {"from": "now-1h", "service": service}),
                 )
             )
     return found
@@ -203,7 +210,7 @@ def _unauthorized(
                 "reason": ",".join(m.reasons),
             },
             1.0,
-            f"/changes?change={m.change_id}",
+            _page("/changes", {"change": m.change_id}),
         )
         for m in found
     ]
@@ -245,7 +252,7 @@ def _budget_burn(
                 Instance(
                     {"slo": slo.name, "service": slo.service, "severity": status.state},
                     float(status.burn_rates.get("1h") or 0.0),
-                    f"/budgets?slo={slo.name}",
+                    _page("/budgets", {"slo": slo.name}),
                 )
             )
     return found

@@ -63,6 +63,11 @@ def latency_percentiles(
     unknown = [name for name in by if name not in GROUPS]
     if unknown:
         raise AnalyticsError(f"cannot group latency by {unknown}; choose from {sorted(GROUPS)}")
+    if not by:
+        raise AnalyticsError(f"latency needs a grouping; choose from {sorted(GROUPS)}")
+    repeated = sorted({name for name in by if by.count(name) > 1})
+    if repeated:
+        raise AnalyticsError(f"latency grouping names {repeated} more than once")
     join = any(GROUPS[name][1] for name in by) or flag is not None
     select = [f"{GROUPS[name][0]} AS {name}" for name in by]
     group_by = list(by)

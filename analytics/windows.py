@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from analytics.errors import InvalidWindow
 
-_DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_DURATION_RE = re.compile(r"^([0-9]{1,12})(ms|s|m|h|d|w)$")
+# the instants a window may span: every stored time lies between these, and arithmetic on
+# them (buckets, the window before) stays inside what datetime can hold
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _DURATION_UNITS = {
     "ms": timedelta(milliseconds=1),
     "s": timedelta(seconds=1),
@@ -19,15 +23,22 @@ _DURATION_UNITS = {
 }
 
 
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse a Prometheus-style duration such as ``5m``, ``6h``, ``28d`` or ``2w``."""
     match = _DURATION_RE.match(text.strip())
     if match is None:
-        raise InvalidWindow(f"duration {text!r} is not of the form <int><ms|s|m|h|d|w>, e.g. '6h'")
+        raise InvalidWindow(
+            f"duration {_shown(text)} is not of the form <int><ms|s|m|h|d|w> (at most 12 "
+            "digits), e.g. '6h'"
+        )
     try:
         return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
     except OverflowError as exc:
-        raise InvalidWindow(f"duration {text!r} is longer than a time range can be") from exc
+        raise InvalidWindow(f"duration {_shown(text)} is longer than any window") from exc
 
 
 def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
@@ -38,16 +49,24 @@ def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
         return now
     if text.startswith("now-"):
         try:
-            return now - parse_duration(text[4:])
-        except OverflowError as exc:
-            raise InvalidWindow(f"time {text!r} is before the year 1") from exc
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
+            value = now - parse_duration(text[4:])
+        except OverflowError:
+            value = datetime.min.replace(tzinfo=UTC)
+    else:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidWindow(
+                f"time {_shown(text)} is neither ISO-8601 (2026-11-16T00:00Z) nor now / "
+                "now-<duration>"
+            ) from exc
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST <= value <= LATEST:
         raise InvalidWindow(
-            f"time {text!r} is neither ISO-8601 (2026-11-16T00:00Z) nor now / now-<duration>"
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+            f"time {_shown(text)} is outside the range a window may span, "
+            f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import duckdb
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,7 +25,7 @@ from api.errors import ApiError
 from api.guard import QueryGuard
 from api.limits import ApiLimits
 from api.params import PREFIX
-from api.routes import alerts, analyses, exports, quarantine, reports
+from api.routes import alerts, analyses, contracts, exports, quarantine, reports
 from contracts.errors import ContractError
 from store.connection import translate
 from store.errors import StoreError, TransientStoreError
@@ -56,6 +57,7 @@ def create_api(
     *,
     alert_rules: AlertConfig | None = None,
     dashboards_url: str = "",
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the read API over ``session``'s store and configuration.
 
@@ -64,6 +66,7 @@ def create_api(
         limits: slots, time limit, export cap (default :class:`ApiLimits`).
         alert_rules: the rules a dry run evaluates when none are sent (default: built-in).
         dashboards_url: base URL for the dashboard links in alert annotations.
+        routers: more endpoints the application adds (the server's admin endpoints).
     """
     limits = limits or ApiLimits()
     guard = QueryGuard(session.cursor, session.config, limits)
@@ -84,6 +87,9 @@ def create_api(
     app.include_router(quarantine.router(guard))
     app.include_router(alerts.router(guard, rules, dashboards_url=dashboards_url))
     app.include_router(exports.router(guard))
+    app.include_router(contracts.router(guard))
+    for extra in routers:
+        app.include_router(extra)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

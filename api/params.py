@@ -23,6 +23,8 @@ WINDOW_PARAMS = ("from", "to")
 ANALYSIS_PARAMS = (*WINDOW_PARAMS, "service", "environment", "bucket", "by", "compare", "rates",
                    "correction")  # fmt: skip
 DEFAULT_FROM = "now-7d"
+# the largest OFFSET DuckDB takes (a signed 64-bit integer)
+MAX_OFFSET = (1 << 63) - 1
 
 
 def only(request: Request, allowed: Iterable[str]) -> None:
@@ -98,6 +100,6 @@ def page(limit: int | None, offset: int | None, page_max: int) -> tuple[int, int
     if wanted < 1 or wanted > page_max:
         raise BadRequest(f"limit {wanted} is not between 1 and {page_max}")
     start = offset or 0
-    if start < 0:
-        raise BadRequest(f"offset {start} is negative")
+    if not 0 <= start <= MAX_OFFSET:
+        raise BadRequest(f"offset {start} is not between 0 and {MAX_OFFSET:,}")
     return wanted, start

@@ -24,6 +24,7 @@ from contracts.registry import (
     Violation,
     build_registry,
     load_registry,
+    read_contract_files,
 )
 from contracts.render import FORMATS, Format, render
 from contracts.sources import (
@@ -65,6 +66,7 @@ __all__ = [
     "load_consumers",
     "load_registry",
     "normalize_legacy",
+    "read_contract_files",
     "read_directory",
     "read_path",
     "read_revision",

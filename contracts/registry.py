@@ -292,7 +292,19 @@ def load_registry(directory: Path | None = None) -> Registry:
         InvalidContract: a file is not a usable contract (names the file and the problem).
         DuplicateContract: two files define the same contract name and version.
     """
-    return build_registry([_read(path) for path in _schema_files(directory)])
+    return build_registry(read_contract_files(directory))
+
+
+def read_contract_files(directory: Path | None = None) -> list[tuple[str, Any]]:
+    """The contract files of a directory (default: the shipped ones), read and parsed:
+    ``(file name, JSON)`` pairs for :func:`build_registry`. A server reads them once and hands
+    the same documents to its decode workers, so that all check against one set even when the
+    files change meanwhile.
+
+    Raises:
+        InvalidContract: a file is not readable JSON, or the directory does not exist.
+    """
+    return [_read(path) for path in _schema_files(directory)]
 
 
 def build_registry(files: Sequence[tuple[str, Any]]) -> Registry:

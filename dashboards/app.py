@@ -7,7 +7,9 @@ a URL change re-renders the page. Auto-refresh (off by default) re-renders on a 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dash
@@ -15,6 +17,7 @@ import duckdb
 from dash import Input, Output, State, dcc, html
 
 from analytics.errors import AnalyticsError
+from analytics.labels import LABEL_CHARACTERS, shorten
 from analytics.volume import known_values
 from contracts.errors import ContractError
 from dashboards.pages import PAGES, DataSource
@@ -23,6 +26,7 @@ from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 _CUSTOM = "__custom__"
+_STAND_IN = "…#"  # between a long value's start and its hash in a menu entry's value
 
 
 def _header(pathname: str, state: ViewState) -> html.Div:
@@ -37,6 +41,29 @@ def _header(pathname: str, state: ViewState) -> html.Div:
             )
         )
     return html.Div(links, className="fl-header")
+
+
+def option_value(value: str | None) -> str | None:
+    """What a menu entry of ``value`` selects: the value itself, or for a long one a short
+    stand-in (its start and a hash). Dash's dropdown indexes every substring of its entries'
+    labels and values for its search, so a 20 KB name held a browser for minutes."""
+    if value is None or len(value) <= LABEL_CHARACTERS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{value[:40]}{_STAND_IN}{digest}"
+
+
+def _option(value: str) -> dict[str, Any]:
+    """A menu entry for a value from the data: short label and value, the whole on hover."""
+    return {"label": shorten(value), "value": option_value(value), "title": value}
+
+
+def resolve_option(selected: str | None, known: Callable[[], list[str]]) -> str | None:
+    """The value from the data a menu entry stands for (see :func:`option_value`); ``known``
+    lists the values, asked only for a stand-in."""
+    if selected is None or _STAND_IN not in selected:
+        return selected
+    return next((value for value in known() if option_value(value) == selected), selected)
 
 
 def _controls(state: ViewState, source: DataSource) -> html.Div:
@@ -69,16 +96,16 @@ def _controls(state: ViewState, source: DataSource) -> html.Div:
             ),
             dcc.Dropdown(
                 id="service",
-                options=[{"label": s, "value": s} for s in services],
-                value=state.service,
+                options=[_option(s) for s in services],
+                value=option_value(state.service),
                 placeholder="all services",
                 className="fl-control",
                 style={"width": "200px"},
             ),
             dcc.Dropdown(
                 id="environment",
-                options=[{"label": e, "value": e} for e in environments],
-                value=state.environment,
+                options=[_option(e) for e in environments],
+                value=option_value(state.environment),
                 placeholder="all environments",
                 className="fl-control",
                 style={"width": "200px"},
@@ -109,8 +136,9 @@ def render_view(source: DataSource, pathname: str | None, search: str | None) ->
     try:
         controls = _controls(state, source)
         content = PAGES[path].render(source, state, state.window())
-    except (AnalyticsError, ContractError, StoreError, duckdb.Error, ValueError) as exc:
-        log.warning("dashboard %s%s failed: %s", path, search or "", exc)
+    except (AnalyticsError, ContractError, StoreError, duckdb.Error, ValueError,
+            ArithmeticError) as exc:  # fmt: skip
+        log.warning("dashboard %s%s failed: %s", path, (search or "")[:200], exc)
         content = [html.Div(f"Cannot show this page: {exc}", className="fl-error")]
     return (
         _header(path, state),
@@ -198,6 +226,9 @@ def create_dash_app(source: DataSource, *, requests_pathname_prefix: str = "/") 
         refresh: str | None,
         search: str | None,
     ) -> str:
+        cursor = source.session.cursor
+        service = resolve_option(service, lambda: known_values(cursor(), "service_name"))
+        environment = resolve_option(environment, lambda: known_values(cursor(), "environment"))
         query = next_query(
             search, dash.ctx.triggered_id, relative, start, end, service, environment, refresh
         )

@@ -15,6 +15,7 @@ from analytics.budgets import BudgetPoint, BudgetStatus
 from analytics.cohorts import CohortPeriod
 from analytics.contract_health import ViolationRow
 from analytics.impact import ChangeImpact
+from analytics.labels import hover, plotly_text
 from analytics.latency import RequestBucket
 from analytics.volume import VolumeBucket
 
@@ -70,7 +71,7 @@ def budget_figure(points: Sequence[BudgetPoint], title: str) -> go.Figure:
         ]
     )
     figure.add_hline(y=0, line_color="#d62728", line_width=1)
-    figure.update_layout(title=title, yaxis_tickformat=".0%", **_LAYOUT)
+    figure.update_layout(title=plotly_text(title, 120), yaxis_tickformat=".0%", **_LAYOUT)
     return figure
 
 
@@ -87,8 +88,18 @@ def burn_rate_figure(status: BudgetStatus) -> go.Figure:
             line_color="#d62728" if rule.severity == "page" else UNAUTHORIZED_COLOUR,
             annotation_text=f"{rule.severity} {rule.long}/{rule.short} ({rule.factor:.3g}x)",
         )
-    figure.update_layout(title=f"Burn rates: {status.slo.name}", **_LAYOUT)
+    figure.update_layout(title=f"Burn rates: {plotly_text(status.slo.name)}", **_LAYOUT)
     return figure
+
+
+def _change_text(impact: ChangeImpact) -> str:
+    change = impact.change
+    authorized = "" if change.authorized else " (unauthorized)"
+    confounded = f" with {', '.join(impact.confounded_with)}" if impact.confounded_with else ""
+    return (
+        f"{change.change_id} {change.flag_key} {change.version}: {impact.verdict}{authorized}"
+        f"{confounded}"
+    )
 
 
 def change_timeline(
@@ -147,11 +158,9 @@ def change_timeline(
                         "color": UNAUTHORIZED_COLOUR if not change.authorized else colour,
                     },
                 },
-                name=change.change_id,
+                name=plotly_text(change.change_id),
                 customdata=[change.change_id],
-                hovertext=f"{change.change_id} {change.flag_key} {change.version}: "
-                f"{impact.verdict}{'' if change.authorized else ' (unauthorized)'}"
-                + (f" with {', '.join(impact.confounded_with)}" if impact.confounded_with else ""),
+                hovertext=plotly_text(hover(_change_text(impact)), None),
                 hoverinfo="text",
                 showlegend=False,
             ),
@@ -161,7 +170,7 @@ def change_timeline(
     figure.update_yaxes(tickformat=".1%", row=2, col=1)
     figure.update_yaxes(tickformat=".0%", row=4, col=1)
     figure.update_layout(
-        height=820, title=f"{service}: changes against SLIs", shapes=lines, **_LAYOUT
+        height=820, title=f"{plotly_text(service)}: changes against SLIs", shapes=lines, **_LAYOUT
     )
     return figure
 
@@ -175,7 +184,7 @@ def cohort_figure(periods: Sequence[CohortPeriod], impacts: Sequence[ChangeImpac
             go.Scatter(
                 x=[p.period for p in rows],
                 y=[p.rate for p in rows],
-                name=cohort,
+                name=plotly_text(cohort),
                 mode="lines+markers",
                 customdata=[[p.engaged, p.exposed] for p in rows],
                 hovertemplate="%{y:.1%} (%{customdata[0]} of %{customdata[1]})",
@@ -201,7 +210,8 @@ def violations_figure(rows: Sequence[ViolationRow]) -> go.Figure:
             go.Bar(
                 x=[r.bucket for r in mine],
                 y=[r.violations for r in mine],
-                name=f"{service} · {contract} · {error[:60]}",
+                name=f"{plotly_text(service)} · {plotly_text(contract)} · {plotly_text(error)}",
+                hovertext=plotly_text(hover(f"{service} · {contract} · {error}"), None),
             )
         )
     figure.update_layout(barmode="stack", title="Contract violations", **_LAYOUT,

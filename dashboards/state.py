@@ -25,6 +25,7 @@ RELATIVE_RANGES = {
     "This week": "this-week",
 }
 REFRESH_CHOICES = ("off", "10s", "30s", "1m", "5m")
+MAX_PAGE = 1_000_000  # a page number past it is shown as the last page the URL may ask for
 _QUERY_NAMES = {"start": "from", "end": "to", "environment": "env"}
 
 
@@ -41,7 +42,9 @@ class ViewState:
 
     @classmethod
     def from_query(cls, search: str | None) -> ViewState:
-        """Parse ``location.search``; unknown keys are ignored, bad values fall back."""
+        """Parse ``location.search``; unknown keys are ignored, bad values fall back (a page
+        number that is not ASCII digits to 1, one past :data:`MAX_PAGE` to it); times are
+        checked when the window is built (:meth:`window`)."""
         values = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
@@ -49,7 +52,7 @@ class ViewState:
             if text is None or text == "":
                 continue
             if f.name == "page":
-                kwargs["page"] = max(1, int(text)) if text.isdigit() else 1
+                kwargs["page"] = _page_number(text)
             elif f.name == "refresh":
                 kwargs["refresh"] = text if text in REFRESH_CHOICES else "off"
             else:
@@ -84,6 +87,15 @@ class ViewState:
             return int(parse_duration(self.refresh).total_seconds() * 1000)
         except InvalidWindow:
             return None
+
+
+def _page_number(text: str) -> int:
+    # "²" and "٣" are digits to str.isdigit; 5,000 digits are past int()'s limit
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    if len(text) > len(str(MAX_PAGE)):
+        return MAX_PAGE
+    return min(MAX_PAGE, max(1, int(text)))
 
 
 def bucket_for(window: TimeWindow, points: int = 120) -> timedelta:

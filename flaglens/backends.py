@@ -70,6 +70,10 @@ class Backend(Protocol):
         self, query: ExportQuery, fmt: Format, limit: int | None
     ) -> Iterator[bytes]: ...
 
+    def preview_contracts(
+        self, files: list[tuple[str, Any]], window: TimeWindow, service: str | None, examples: int
+    ) -> dict[str, Any]: ...
+
     def close(self) -> None: ...
 
 
@@ -157,6 +161,18 @@ class HttpBackend:
         except httpx.HTTPError as exc:
             raise ClientError(f"the export from {self.url} failed: {exc}") from exc
 
+    def preview_contracts(
+        self, files: list[tuple[str, Any]], window: TimeWindow, service: str | None, examples: int
+    ) -> dict[str, Any]:
+        params = _window_params(window) | {"examples": str(examples)}
+        if service is not None:
+            params["service"] = service
+        body = {"schemas": [{"path": path, "schema": schema} for path, schema in files]}
+        result: dict[str, Any] = self._request(
+            "POST", "/contracts/preview", json=body, params=params
+        )
+        return result
+
     def close(self) -> None:
         self._http.close()
 
@@ -233,6 +249,22 @@ class LocalBackend:
             yield from encode(fmt, reader.schema, reader)
         finally:
             cursor.close()
+
+    def preview_contracts(
+        self, files: list[tuple[str, Any]], window: TimeWindow, service: str | None, examples: int
+    ) -> dict[str, Any]:
+        from analytics.contract_preview import preview_contracts
+        from contracts import build_registry
+
+        with _as_client_errors():
+            registry = build_registry(files)
+            cursor = self.session.cursor()
+            try:
+                return preview_contracts(
+                    cursor, registry, window, service=service, examples=examples
+                ).as_dict()
+            finally:
+                cursor.close()
 
     def close(self) -> None:
         self._store.close()

@@ -299,6 +299,35 @@ class Client:
         ``errors`` and ``record`` are JSON text (``pl.col("record").str.json_decode()``)."""
         return self.export("quarantine", **options)
 
+    # -- contracts ---------------------------------------------------------------------------
+
+    def preview_contracts(
+        self,
+        directory: Path,
+        *,
+        start: str = "now-7d",
+        end: str = "now",
+        service: str | None = None,
+        examples: int = 3,
+    ) -> dict[str, Any]:
+        """What the contracts in ``directory`` would have done to the stored records of the
+        range: per service and contract, accepted records they would reject (with examples) and
+        quarantined ones they would pass (see docs/contracts.md)."""
+        from contracts import ContractSourceError, read_path
+
+        try:
+            contract_set = read_path(directory)
+        except ContractSourceError as exc:
+            raise ClientError(str(exc)) from exc
+        unreadable = [f"{doc.path}: {doc.error}" for doc in contract_set.schemas if doc.error]
+        if unreadable:
+            raise ClientError("cannot read the proposed contracts: " + "; ".join(unreadable))
+        if not contract_set.schemas:
+            raise ClientError(f"no contract files in {directory}")
+        files = [(doc.path, doc.data) for doc in contract_set.schemas]
+        window = self._window(start, end)
+        return self._backend.preview_contracts(files, window, service, examples)
+
     # -- housekeeping -----------------------------------------------------------------------
 
     @staticmethod

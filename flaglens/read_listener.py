@@ -4,7 +4,9 @@ Humans and tools read here; exporters write to the OTLP ports. The listener is a
 on a thread of its own (its own event loop, so a slow page or a long export never holds up the
 OTLP receiver's loop), serving :func:`api.create_read_app`: ``/api/v1`` and the Dash app, both
 behind the token file's read roles when ``--auth-file`` is set and over TLS when
-``--tls-cert`` is. It answers at most ``MAX_CONNECTIONS`` requests at once (503 beyond).
+``--tls-cert`` is. It answers at most ``MAX_CONNECTIONS`` requests at once (503 beyond), and
+its connections have the OTLP/HTTP listener's timeouts, header limits and connection cap
+(:mod:`ingest.connections`), so idle or slow readers cannot exhaust it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,25 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import APIRouter
 
 from alerts.rules import AlertConfig
 from analytics.session import Session
 from api import ApiLimits, ReadAccess, Verdict, create_api, create_read_app
 from flaglens.settings import ServeSettings
 from ingest.auth import TokenRing
+from ingest.connections import (
+    ACCEPT_BACKLOG,
+    ConnectionLimits,
+    ConnectionStats,
+    limit_accept_errors,
+)
 from ingest.errors import Unauthenticated
+from ingest.http_protocol import ConnectionGuard, guarded_protocol
 
 MAX_CONNECTIONS = 256
 _SHUTDOWN_GRACE = 5
@@ -70,6 +81,7 @@ class ReadListener:
     thread: threading.Thread
     sock: socket.socket
     url: str
+    connections: ConnectionStats
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -86,13 +98,18 @@ def start_read_listener(
     dashboards: object | None,
     alert_rules: AlertConfig | None,
     api: bool = True,
+    connections: ConnectionLimits | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> ReadListener:
     """Serve the API (unless ``api`` is false) and ``dashboards`` (a WSGI app, unless None) on
-    ``sock``."""
+    ``sock``, its connections under ``connections`` (default: :class:`ConnectionLimits`'s);
+    ``routers`` are more API endpoints (the server's admin ones)."""
     read_api = None
     limits = api_limits(settings)
     if api:
-        read_api = create_api(session, limits, alert_rules=alert_rules, dashboards_url=url)
+        read_api = create_api(
+            session, limits, alert_rules=alert_rules, dashboards_url=url, routers=routers
+        )
     app = create_read_app(
         read_api,
         dashboards,
@@ -100,8 +117,11 @@ def start_read_listener(
         nice=limits.nice,
     )
     tls = settings.tls_cert is not None
+    guard = ConnectionGuard(connections or ConnectionLimits())
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(guard),
+        backlog=ACCEPT_BACKLOG,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -111,8 +131,13 @@ def start_read_listener(
         ssl_keyfile=str(settings.tls_key) if tls else None,
     )
     server = uvicorn.Server(config)
+
+    async def run() -> None:
+        limit_accept_errors(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
+
     thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])),
+        target=lambda: asyncio.run(run()),
         name="read-listener",
         daemon=True,
     )
@@ -123,4 +148,4 @@ def start_read_listener(
     if not server.started:
         server.should_exit = True
         raise OSError(f"the read listener did not start on {url}")
-    return ReadListener(server, thread, sock, url)
+    return ReadListener(server, thread, sock, url, guard.stats)

@@ -36,7 +36,16 @@ from flaglens.read_listener import ReadListener, start_read_listener
 from flaglens.rounds import PeriodicRounds
 from flaglens.settings import ServeSettings
 from ingest.auth import TokenRing
+from ingest.connections import (
+    ACCEPT_BACKLOG,
+    ConnectionLimits,
+    connection_budget,
+    limit_accept_errors,
+    raise_descriptor_limit,
+)
+from ingest.http_protocol import ConnectionGuard, guarded_protocol
 from ingest.http_server import create_app
+from ingest.reload import ReloadFailed
 from ingest.service import IngestService, open_store
 from ingest.settings import IngestSettings
 from store.connection import Store
@@ -84,13 +93,17 @@ class Announcer:
 
 def start_reading(
     session: Session,
+    service: IngestService | None,
     tokens: TokenRing | None,
     settings: ServeSettings,
     alerts: AlertConfig | None,
     otlp_url: str,
+    max_connections: int,
 ) -> ReadListener:
     """The read listener on ``--dashboard-port``: the Dash app (reading the service's store
-    through its own cursors) and the read API, behind the token file's read roles."""
+    through its own cursors) and the read API, behind the token file's read roles, with the
+    OTLP/HTTP listener's timeouts and header limits and at most ``max_connections``. The admin
+    API needs the ingest service (none on a ``--no-ingest`` reader)."""
     sock = bind_socket(settings.host, settings.dashboard_port)
     url = url_of(sock, tls=settings.tls_cert is not None)
     dashboards = None
@@ -99,10 +112,13 @@ def start_reading(
         from dashboards.pages import DataSource
 
         dashboards = create_dash_app(DataSource(session, otlp_url=otlp_url)).server
+    from flaglens.admin import admin_router
+
     try:
         return start_read_listener(
-            sock, url, session, settings, tokens, dashboards=dashboards,
-            alert_rules=alerts, api=not settings.no_api,
+            sock, url, session, settings, tokens, dashboards=dashboards, alert_rules=alerts,
+            api=not settings.no_api, routers=[admin_router(service)] if service else [],
+            connections=connection_limits(settings, max_connections),
         )  # fmt: skip
     except BaseException:
         sock.close()
@@ -176,14 +192,64 @@ class StoreDuties:
         self.lease.close()
 
 
-async def _serve_all(
+def listener_caps(settings: IngestSettings, *, reading: bool) -> int:
+    """The connection cap of each listener: ``max_connections``, lowered so that the listeners
+    together stay inside the file descriptor limit (raised to its hard limit first)."""
+    descriptors = raise_descriptor_limit()
+    listeners = 1 + (not settings.no_grpc) + reading
+    cap = connection_budget(settings.max_connections, listeners, descriptors)
+    if cap < settings.max_connections:
+        log.warning(
+            "max_connections %d lowered to %d per listener: the file descriptor limit is %d "
+            "for %d listeners (raise it with ulimit -n)",
+            settings.max_connections, cap, descriptors, listeners,
+        )  # fmt: skip
+    return cap
+
+
+def connection_limits(settings: IngestSettings, max_connections: int) -> ConnectionLimits:
+    """What an HTTP listener allows its connections (:mod:`ingest.connections`)."""
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        max_connections=max_connections,
+    )
+
+
+def http_server(
+    service: IngestService, settings: IngestSettings, max_connections: int
+) -> uvicorn.Server:
+    """The OTLP/HTTP server (uvicorn) with flaglens' connection limits; serve it with
+    ``await server.serve(sockets=[...])``."""
+    guard = ConnectionGuard(connection_limits(settings, max_connections))
+    service.listeners["http"] = guard.stats.as_dict
+    tls = settings.tls_cert is not None
+    config = uvicorn.Config(
+        create_app(service),
+        http=guarded_protocol(guard),
+        timeout_keep_alive=max(1, round(settings.idle_timeout)),
+        backlog=ACCEPT_BACKLOG,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(settings.tls_cert) if tls else None,
+        ssl_keyfile=str(settings.tls_key) if tls else None,
+    )
+    return uvicorn.Server(config)
+
+
+async def serve_receivers(
     server: uvicorn.Server,
     http_sock: socket.socket,
     service: IngestService,
     settings: IngestSettings,
     announce: Announcer,
+    max_connections: int,
 ) -> None:
     """uvicorn and, when configured, the gRPC server, in one event loop."""
+    limit_accept_errors(asyncio.get_running_loop())
     grpc_server = None
     if not settings.no_grpc:
         from ingest.grpc_server import create_grpc_server
@@ -194,7 +260,10 @@ async def _serve_all(
                 [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
             )
         grpc_server, port = create_grpc_server(
-            service, f"{settings.host}:{settings.grpc_port}", credentials=credentials
+            service,
+            f"{settings.host}:{settings.grpc_port}",
+            credentials=credentials,
+            max_connections=max_connections,
         )
         if port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {settings.host}:{settings.grpc_port}")
@@ -234,6 +303,7 @@ class Server:
         if not settings.no_alerts:
             self.alerts = load_alert_config(settings.rules_file, webhook=settings.alert_webhook)
         self._stopping = threading.Event()
+        self.reads = not (settings.no_dashboards and settings.no_api)
         self.service: IngestService | None = None
         self.http_sock: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None
@@ -241,6 +311,7 @@ class Server:
         if settings.no_ingest:
             self.store = open_store(settings)
             self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
+            self.cap = listener_caps(settings, reading=self.reads)
             return
         self.service = IngestService(settings)
         self.store = self.service.store
@@ -250,18 +321,10 @@ class Server:
         except BaseException:
             self.service.close()
             raise
-        tls = settings.tls_cert is not None
-        self.otlp_url = url_of(self.http_sock, tls=tls)
-        self._uvicorn = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.service),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                ssl_certfile=str(settings.tls_cert) if tls else None,
-                ssl_keyfile=str(settings.tls_key) if tls else None,
-            )
-        )
+        self.otlp_url = url_of(self.http_sock, tls=settings.tls_cert is not None)
+        # the connection cap of each listener, within the file descriptor limit
+        self.cap = listener_caps(settings, reading=self.reads)
+        self._uvicorn = http_server(self.service, settings, self.cap)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return: the receivers stop, then the writer drains."""
@@ -288,8 +351,12 @@ class Server:
             duties.start()
             dashboards_url = ""
             session = Session(self.store.cursor, self.analytics)
-            if not (settings.no_dashboards and settings.no_api):
-                reading = start_reading(session, self.tokens, settings, self.alerts, self.otlp_url)
+            if self.reads:
+                reading = start_reading(
+                    session, service, self.tokens, settings, self.alerts, self.otlp_url, self.cap
+                )
+                if service is not None:
+                    service.listeners["read"] = reading.connections.as_dict
                 if not settings.no_dashboards:
                     dashboards_url = reading.url
                 noted = leave_note(reading, settings, auth=self.tokens is not None)
@@ -310,7 +377,9 @@ class Server:
             else:
                 assert self._uvicorn is not None and self.http_sock is not None
                 asyncio.run(
-                    _serve_all(self._uvicorn, self.http_sock, service, settings, self.announce)
+                    serve_receivers(
+                        self._uvicorn, self.http_sock, service, settings, self.announce, self.cap
+                    )
                 )
         finally:
             if noted and settings.db_beside is not None:
@@ -330,19 +399,39 @@ class Server:
                 self.store.close()
 
 
+def reload_in_background(service: IngestService) -> None:
+    """Reload the contracts off the signal handler (the main thread runs the OTLP event loop,
+    which must go on serving while new decode workers start)."""
+
+    def run() -> None:
+        try:
+            service.reloader.reload("SIGHUP")
+        except ReloadFailed:
+            pass  # logged, and shown in /healthz, by the reloader
+
+    threading.Thread(target=run, name="contract-reload", daemon=True).start()
+
+
 def serve(settings: ServeSettings, *, announce: Announcer | None = None) -> int:
-    """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting."""
+    """Run the server until interrupted (SIGINT/SIGTERM); drains the writer before exiting.
+    SIGHUP reloads the contracts (:mod:`ingest.reload`)."""
     server = Server(settings, announce=announce)
 
     # SIGTERM stops the server gracefully even when it arrives before uvicorn installs its own
     # handler; and since uvicorn re-raises the signal once it has shut down, this handler (not
     # the default, which kills the process) receives it then, so the writer drains and the
-    # database closes. A reader (no uvicorn) takes SIGINT the same way.
+    # database closes.
     def stop(_sig: int, _frame: object) -> None:
         server.stop()
 
+    def reload(_sig: int, _frame: object) -> None:
+        if server.service is not None:  # a --no-ingest reader has no contracts to reload
+            reload_in_background(server.service)
+
+    # a reader (no uvicorn) takes SIGINT as SIGTERM
     signals = (signal.SIGTERM, signal.SIGINT) if settings.no_ingest else (signal.SIGTERM,)
     previous = {sig: signal.signal(sig, stop) for sig in signals}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
     try:
         server.run()
     finally:

@@ -66,7 +66,11 @@ class Grant:
         return self.role in _WRITERS
 
     def allows(self, service: object) -> bool:
-        return ANY_SERVICE in self.services or service in self.services
+        """Whether a record naming ``service`` may be written: any attribute value type can
+        arrive here (a list or a map is not hashable), only a string names a service."""
+        if ANY_SERVICE in self.services:
+            return True
+        return isinstance(service, str) and service in self.services
 
 
 def token_hash(token: str) -> str:

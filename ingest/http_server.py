@@ -15,9 +15,17 @@ from typing import Literal
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ingest.decode import SUPPORTED_MEDIA_TYPES, encode_export_response, encode_status
-from ingest.errors import IngestError, Overloaded, PayloadTooLarge, UnsupportedMediaType
+from ingest.errors import (
+    IngestError,
+    Overloaded,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+from ingest.inflight import Charge
 from ingest.pipeline import Signal
 from ingest.service import IngestService
 from store.errors import StoreError, TransientStoreError
@@ -50,29 +58,55 @@ def _request_encoding(request: Request) -> Encoding:
 
 
 def status_response(
-    status: int, message: str, encoding: Encoding, *, retry_after: float | None = None
+    status: int,
+    message: str,
+    encoding: Encoding,
+    *,
+    retry_after: float | None = None,
+    close: bool = False,
 ) -> Response:
-    """A failure answer: ``google.rpc.Status`` in the given encoding."""
+    """A failure answer: ``google.rpc.Status`` in the given encoding (``close``: and the
+    connection closed after it)."""
     headers = {}
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if close:
+        headers["Connection"] = "close"
     body = encode_status(_GRPC_CODES.get(status, 2), message, encoding)
     return Response(body, status_code=status, media_type=_MEDIA_TYPE[encoding], headers=headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit=limit, received=int(declared), stage="body")
+class ClientGone(Exception):
+    """The client closed the connection before its body was complete (nobody to answer)."""
+
+
+async def _read_body(request: Request, limit: int, charge: Charge) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes; a body of
+    unknown length grows its in-flight ``charge`` as it arrives (Overloaded past the bound).
+
+    Raises:
+        ClientGone: the client disconnected mid-body.
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit=limit, received=size, stage="body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit=limit, received=size, stage="body")
+            if size > charge.body_bytes:
+                charge.reserve_body(size)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientGone(f"client left after {size} bytes of the body") from exc
     return b"".join(chunks)
+
+
+def _declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit():
+        return int(declared)
+    return None
 
 
 def create_app(service: IngestService) -> FastAPI:
@@ -81,17 +115,45 @@ def create_app(service: IngestService) -> FastAPI:
     app.state.service = service
     limit = service.settings.max_body_bytes
 
+    def refused(signal: Signal, request: Request, exc: IngestError, declared: int | None) -> None:
+        service.refuse_unread(
+            signal, "http", exc,
+            content_type=request.headers.get("content-type"),
+            content_encoding=request.headers.get("content-encoding"),
+            body_bytes=declared or 0,
+        )  # fmt: skip
+
     async def export(signal: Signal, request: Request) -> Response:
         encoding = _request_encoding(request)
         content_type = request.headers.get("content-type", "")
+        declared = _declared_length(request)
+        charge: Charge | None = None
         try:
             media = content_type.split(";", 1)[0].strip().lower()
             if media not in SUPPORTED_MEDIA_TYPES:
                 raise UnsupportedMediaType(received=content_type or None)
-            body = await _read_body(request, limit)
+            if declared is not None and declared > limit:
+                raise PayloadTooLarge(limit=limit, received=declared, stage="body")
+            if service.tokens is not None:  # no body is read for a client that may not write
+                service.tokens.writer(request.headers.get("authorization"))
+            # before a byte of the body is read: refused here, it is never held
+            charge = service.admit(declared)
+            body = await _read_body(request, limit, charge)
+        except ClientGone as exc:
+            log.debug("%s export abandoned: %s", signal, exc)
+            if charge is not None:
+                charge.release()
+            return Response(status_code=400)  # nobody reads it
         except IngestError as exc:  # refused before the service saw it: count it here
-            service.telemetry.record_request(signal, "http", exc.status)
-            return status_response(exc.status, str(exc), encoding)
+            if charge is not None:
+                charge.release()
+            refused(signal, request, exc, declared)
+            if isinstance(exc, Overloaded):
+                return status_response(exc.status, str(exc), encoding, retry_after=exc.retry_after)
+            # a body too large is not read to its end: close rather than drain it
+            return status_response(
+                exc.status, str(exc), encoding, close=isinstance(exc, PayloadTooLarge)
+            )
         try:
             result = await service.export(
                 signal,
@@ -100,6 +162,7 @@ def create_app(service: IngestService) -> FastAPI:
                 content_encoding=request.headers.get("content-encoding"),
                 transport="http",
                 authorization=request.headers.get("authorization"),
+                charge=charge,
             )
         except Overloaded as exc:
             return status_response(exc.status, str(exc), encoding, retry_after=exc.retry_after)
@@ -110,6 +173,8 @@ def create_app(service: IngestService) -> FastAPI:
         except StoreError as exc:
             log.exception("store failed on %s export", signal)
             return status_response(500, f"store failed: {exc}", encoding)
+        finally:
+            charge.release()
         if signal == "opa":  # OPA reads the status only; say what happened for people
             return JSONResponse(
                 {
@@ -140,23 +205,45 @@ def create_app(service: IngestService) -> FastAPI:
     async def export_opa_decisions(request: Request) -> Response:
         return await export("opa", request)
 
+    def may_see_detail(request: Request) -> bool:
+        """With a token file, /metrics and the detail of /healthz take a token (any of the
+        file's): they name contracts, services' counters and the database's path."""
+        if service.tokens is None:
+            return True
+        try:
+            service.tokens.authenticate(request.headers.get("authorization"))
+        except Unauthenticated:
+            return False
+        return True
+
     @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        stats = service.writer.stats()
+    async def healthz(request: Request) -> JSONResponse:
+        problem = service.writer.problem()
+        status = "ok" if problem is None else "failing"
+        code = 200 if problem is None else 503
+        if not may_see_detail(request):
+            return JSONResponse({"status": status}, status_code=code)
         return JSONResponse(
             {
-                "status": "ok",
-                "writer": stats.as_dict(),
+                "status": status,
+                "problem": problem,
+                "writer": service.writer.stats().as_dict(),
+                "inflight": service.inflight.snapshot().as_dict(),
                 "decode_workers": {
                     "processes": service.preparers.workers,
                     "restarts": service.preparers.restarts,
                 },
+                "connections": service.connection_stats(),
                 "ingest": service.telemetry.snapshot(),
-            }
+                "contracts": service.reloader.snapshot(),
+            },
+            status_code=code,
         )
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not may_see_detail(request):
+            return status_response(401, "/metrics takes a bearer token of the token file", "json")
         return Response(service.telemetry.prometheus_text(), media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,8 +1,8 @@
 """Limits on what one request and one record may hold.
 
 Request-level limits (body size, inflated size, record count) refuse the whole request with 413.
-Record-level limits (attribute count, value length, nesting depth) reject only the record that
-breaks them: it is quarantined with the reason and counted in the partial success.
+Record-level limits (attribute count, key and value length, nesting depth) reject only the record
+that breaks them: it is quarantined with the reason and counted in the partial success.
 """
 
 from __future__ import annotations
@@ -24,5 +24,7 @@ class Limits:
     """Most attributes (resource + record) on one record."""
     max_attribute_value_bytes: int = 64 * 1024
     """Longest string attribute value, in bytes of UTF-8."""
+    max_attribute_key_bytes: int = 1024
+    """Longest attribute key (resource, record or inside a kvlist value), in bytes of UTF-8."""
     max_value_depth: int = 8
     """Deepest nesting of array/kvlist attribute values (a flat value is depth 1)."""

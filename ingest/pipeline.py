@@ -356,11 +356,16 @@ class IngestPipeline:
 
 
 def _not_allowed(grant: Grant, service: object) -> dict[str, Any]:
+    shown = repr(service)
+    if len(shown) > 200:
+        shown = shown[:200] + f"... ({len(shown)} characters)"
+    if not isinstance(service, str):
+        shown = f"{shown} (a {type(service).__name__}, not a string)"
     return {
         "contract": None,
         "version": None,
         "pointer": "/service.name",
-        "message": f"service.name {service!r} may not be written with token {grant.name!r} "
+        "message": f"service.name {shown} may not be written with token {grant.name!r} "
         f"(it may write: {', '.join(sorted(grant.services))})",
     }
 

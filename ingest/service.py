@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from contracts import load_registry
+from contracts import build_registry, read_contract_files
 from ingest.auth import TokenRing
 from ingest.errors import IngestError, Overloaded
+from ingest.inflight import Charge, InflightBytes, inflated_size
 from ingest.pipeline import IngestPipeline, RequestMeta, Signal, Transport
+from ingest.reload import ContractReloader
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
 from ingest.workers import Preparers
 from store.connection import Store
-from store.errors import StoreError, TransientStoreError, WriterOverloaded
+from store.errors import StoreError, TransientStoreError, WriterClosed, WriterOverloaded
 from store.writer import LedgerEntry, StoreWriter, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,9 @@ class IngestService:
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         # a broken contract must stop start-up, before the database is touched
-        self.registry = load_registry(settings.contracts_dir)
+        # read once: the decode workers build their registries from these same documents
+        contract_files = read_contract_files(settings.contracts_dir)
+        self.registry = build_registry(contract_files)
         self.store = open_store(settings)
         self.writer = StoreWriter(
             self.store,
@@ -75,13 +80,17 @@ class IngestService:
             max_pending_rows=settings.writer_max_pending_rows,
         )
         self.pipeline = IngestPipeline(self.registry, settings.limits, settings.uncontracted)
-        self.preparers = Preparers(self.pipeline, settings.contracts_dir, settings.decode_workers)
+        self.preparers = Preparers(self.pipeline, contract_files, settings.decode_workers)
         self.tokens = TokenRing.load(settings.auth_file) if settings.auth_file else None
+        self.inflight = InflightBytes(settings.max_inflight_bytes, settings.max_body_bytes)
+        # listener name → its connection counters (set by the server composition)
+        self.listeners: dict[str, Callable[[], Mapping[str, int]]] = {}
         self.telemetry = SelfMetrics(
             self.writer.stats,
             otlp_endpoint=settings.self_otlp_endpoint,
             otlp_protocol=settings.self_otlp_protocol,
         )
+        self.reloader = ContractReloader(self)
         self._started = False
 
     def start(self) -> None:
@@ -99,6 +108,19 @@ class IngestService:
         self.telemetry.shutdown()
         self.store.close()
 
+    def connection_stats(self) -> dict[str, dict[str, int]]:
+        """Each listener's connection counters (for /healthz)."""
+        return {name: dict(stats()) for name, stats in self.listeners.items()}
+
+    def admit(self, nbytes: int | None) -> Charge:
+        """Charge a new request against the in-flight bound before its body is read (None: its
+        size is not known yet).
+
+        Raises:
+            Overloaded: the bound would be passed; read nothing, answer 503 / UNAVAILABLE.
+        """
+        return self.inflight.admit(nbytes)
+
     async def export(
         self,
         signal: Signal,
@@ -108,22 +130,19 @@ class IngestService:
         content_encoding: str | None,
         transport: Transport,
         authorization: str | None = None,
+        charge: Charge | None = None,
     ) -> ExportResult:
         """Store one export request; returns after its rows are committed.
+
+        ``charge`` is what the transport admitted the request for (:meth:`admit`); the request
+        is charged for what it holds at each step until it is answered. Every request, answered
+        or refused, gets a row in ``ingest_log``.
 
         Raises:
             IngestError: the request cannot be used; its ``status``/``grpc_code`` say how to answer.
             StoreError: the commit failed (TransientStoreError: worth retrying).
         """
-        grant = None
-        if self.tokens is not None:
-            try:
-                grant = self.tokens.writer(authorization)
-            except IngestError as exc:
-                self.telemetry.record_request(signal, transport, exc.status)
-                raise
         meta = RequestMeta(
-            grant=grant,
             request_id=self.writer.next_request_id(),
             signal=signal,
             transport=transport,
@@ -132,20 +151,56 @@ class IngestService:
             body_bytes=len(body),
             received_at=datetime.now(UTC),
         )
+        own_charge = charge is None
+        if charge is None:
+            try:
+                charge = self.inflight.admit(len(body))
+            except Overloaded as exc:
+                self.refuse(meta, exc)
+                raise
+        try:
+            return await self._export(meta, body, content_type, content_encoding,
+                                      authorization, charge)  # fmt: skip
+        finally:
+            if own_charge:
+                charge.release()
+
+    async def _export(
+        self,
+        meta: RequestMeta,
+        body: bytes,
+        content_type: str,
+        content_encoding: str | None,
+        authorization: str | None,
+        charge: Charge,
+    ) -> ExportResult:
+        signal, transport = meta.signal, meta.transport
+        if self.tokens is not None:
+            try:
+                meta = replace(meta, grant=self.tokens.writer(authorization))
+            except IngestError as exc:
+                self.refuse(meta, exc)
+                raise
+        limit = self.settings.max_decompressed_bytes
+        charge.hold(len(body) + inflated_size(body, content_encoding, limit))
+        # the contracts current now check this request, even if a reload swaps them meanwhile
+        preparers = self.preparers
         with self.writer.incoming():  # the writer may wait for it to fill its group
             try:
-                prepared = await self.preparers.prepare(
+                prepared = await preparers.prepare(
                     meta, body, content_type=content_type, content_encoding=content_encoding
                 )
             except IngestError as exc:
-                self.record_failure(meta, exc.status, str(exc))
-                self.telemetry.record_request(signal, transport, exc.status)
+                self.refuse(meta, exc)
                 raise
+            # the body stays referenced (by the transport) until the answer
+            charge.hold(len(body) + prepared.batch.nbytes)
             try:
                 future = self.writer.submit(prepared.batch)
             except WriterOverloaded as exc:
-                self.telemetry.record_request(signal, transport, Overloaded.status)
-                raise Overloaded(retry_after=exc.retry_after) from exc
+                overloaded = Overloaded(retry_after=exc.retry_after)
+                self.refuse(meta, overloaded)
+                raise overloaded from exc
         try:
             result = await asyncio.wrap_future(future)
         except TransientStoreError:
@@ -170,6 +225,34 @@ class IngestService:
             error_message=prepared.error_message,
         )
 
+    def refuse(self, meta: RequestMeta, error: IngestError) -> None:
+        """Count a request refused as a whole and write its ``ingest_log`` row."""
+        self.telemetry.record_request(meta.signal, meta.transport, error.status)
+        self.record_failure(meta, error.status, str(error))
+
+    def refuse_unread(
+        self,
+        signal: Signal,
+        transport: Transport,
+        error: IngestError,
+        *,
+        content_type: str | None,
+        content_encoding: str | None,
+        body_bytes: int,
+    ) -> None:
+        """:meth:`refuse` for a request the transport refused before handing it over (its
+        body unread, too large or not an export at all); ``body_bytes`` as declared."""
+        meta = RequestMeta(
+            request_id=self.writer.next_request_id(),
+            signal=signal,
+            transport=transport,
+            encoding=_encoding_of(content_type or ""),
+            compression=(content_encoding or None),
+            body_bytes=body_bytes,
+            received_at=datetime.now(UTC),
+        )
+        self.refuse(meta, error)
+
     def record_failure(self, meta: RequestMeta, status: int, error: str) -> None:
         """Write a ledger row for a request refused as a whole (best effort, not awaited)."""
         entry = LedgerEntry(
@@ -189,5 +272,6 @@ class IngestService:
         )
         try:
             self.writer.submit(WriteBatch(ledger=entry, tables={}))
-        except WriterOverloaded:
-            log.warning("ledger row for failed request %d dropped: writer full", meta.request_id)
+        except (WriterOverloaded, WriterClosed):
+            log.warning("ledger row for refused request %d dropped: writer full or closed",
+                        meta.request_id)  # fmt: skip

@@ -25,6 +25,16 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.connections import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_GRPC_IDLE_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+)
+from ingest.inflight import DEFAULT_MAX_INFLIGHT_BYTES
 from ingest.limits import Limits
 from store.connection import DEFAULT_MEMORY_LIMIT
 from store.lake import (
@@ -121,6 +131,7 @@ _DATABASE = "database"
 _RECEIVERS = "receivers"
 _ACCESS = "authentication and TLS"
 _LIMITS = "request and record limits"
+_CONNECTIONS = "connections"
 _PROCESSING = "decoding and writing"
 _SELF = "self-observability"
 
@@ -310,14 +321,16 @@ class IngestSettings(StoreSettings):
     max_body_bytes: int = setting(
         _DEFAULTS.max_body_bytes,
         description="The largest request body accepted, as sent (compressed), in bytes; larger "
-        "ones are answered 413.",
+        "ones are answered 413 (gRPC: RESOURCE_EXHAUSTED), an HTTP one by its Content-Length "
+        "before it is read.",
         group=_LIMITS,
         gt=0,
     )
     max_decompressed_bytes: int = setting(
         _DEFAULTS.max_decompressed_bytes,
-        description="The largest request body once gzip-inflated, in bytes (a gzip bomb stops "
-        "there); over gRPC, the largest message.",
+        description="The largest request body once gzip-inflated, in bytes, counted over every "
+        "gzip member (a gzip bomb stops there); over gRPC too, where flaglens inflates the "
+        "messages.",
         group=_LIMITS,
         gt=0,
         le=_GRPC_MAX_MESSAGE,
@@ -343,11 +356,74 @@ class IngestSettings(StoreSettings):
         group=_LIMITS,
         gt=0,
     )
+    max_attribute_key_bytes: int = setting(
+        _DEFAULTS.max_attribute_key_bytes,
+        description="The longest attribute key (resource, record, or inside a kvlist value), in "
+        "bytes of UTF-8; a record with a longer one is quarantined.",
+        group=_LIMITS,
+        gt=0,
+    )
     max_value_depth: int = setting(
         _DEFAULTS.max_value_depth,
         description="The deepest nesting of array and kvlist attribute values (a flat value is "
-        "depth 1); a record nested deeper is quarantined.",
+        "depth 1); a record nested deeper is quarantined, also when it is nested deeper than "
+        "the protobuf and JSON parsers read. At most 32.",
         group=_LIMITS,
+        gt=0,
+        le=32,
+    )
+    header_timeout: float = setting(
+        DEFAULT_HEADER_TIMEOUT,
+        description="Seconds a client has to send a request's line and headers, from "
+        "connecting or from the request's first byte; then 408 and close (a connection that "
+        "sent nothing is just closed). Over gRPC, the HTTP/2 handshake's timeout.",
+        group=_CONNECTIONS,
+        metavar="SECONDS",
+        gt=0,
+    )
+    body_timeout: float = setting(
+        DEFAULT_BODY_TIMEOUT,
+        description="Seconds a client has to send a request's whole body once its headers are "
+        "read; then 408 and close.",
+        group=_CONNECTIONS,
+        metavar="SECONDS",
+        gt=0,
+    )
+    idle_timeout: float = setting(
+        DEFAULT_IDLE_TIMEOUT,
+        description="Seconds an HTTP keep-alive connection may wait for its next request.",
+        group=_CONNECTIONS,
+        metavar="SECONDS",
+        gt=0,
+    )
+    grpc_idle_timeout: float = setting(
+        DEFAULT_GRPC_IDLE_TIMEOUT,
+        description="Seconds a gRPC connection without calls stays open; then GOAWAY, and the "
+        "client reconnects on its next export.",
+        group=_CONNECTIONS,
+        metavar="SECONDS",
+        gt=0,
+    )
+    max_header_bytes: int = setting(
+        DEFAULT_MAX_HEADER_BYTES,
+        description="The largest request line and headers of an HTTP request, in bytes; past "
+        "it 431 and close, before more of the head is held. Over gRPC, the metadata limit.",
+        group=_CONNECTIONS,
+        ge=1024,
+    )
+    max_headers: int = setting(
+        DEFAULT_MAX_HEADERS,
+        description="The most header fields in one HTTP request; past it 431 and close.",
+        group=_CONNECTIONS,
+        gt=0,
+    )
+    max_connections: int = setting(
+        DEFAULT_MAX_CONNECTIONS,
+        description="The most open connections per listener (OTLP/HTTP, OTLP/gRPC, "
+        "dashboards). At the cap a new HTTP connection closes the one idle longest, or is "
+        "answered 503 when none is idle; gRPC refuses it. Lowered on start to fit the file "
+        "descriptor limit.",
+        group=_CONNECTIONS,
         gt=0,
     )
     decode_workers: int = setting(
@@ -358,6 +434,15 @@ class IngestSettings(StoreSettings):
         shown_default="cores, at most 4",
         ge=0,
         le=64,
+    )
+    max_inflight_bytes: int = setting(
+        DEFAULT_MAX_INFLIGHT_BYTES,
+        description="Bytes the server may hold for requests not yet answered (bodies received, "
+        "being inflated, queued for and inside the decode workers, rows queued for the writer). "
+        "Past it a new request is answered 503 / UNAVAILABLE with a retry delay before its body "
+        "is read: the server's memory levels off under any number of connections.",
+        group=_PROCESSING,
+        ge=1 << 20,
     )
     writer_max_pending_rows: int = setting(
         DEFAULT_MAX_PENDING_ROWS,

@@ -28,13 +28,15 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from contracts import load_registry
+from contracts import build_registry, load_registry
 from ingest.errors import Overloaded
 from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta, Uncontracted
@@ -57,7 +59,10 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _start_worker(
-    parent: int, contracts_dir: Path | None, limits: Limits, uncontracted: Uncontracted
+    parent: int,
+    contracts: Path | Sequence[tuple[str, Any]] | None,
+    limits: Limits,
+    uncontracted: Uncontracted,
 ) -> None:
     global _worker_pipeline
     # Ctrl-C reaches the whole process group; the server shuts its workers down itself
@@ -65,7 +70,12 @@ def _start_worker(
     # the server's pid comes from the server: a worker still starting when the server is killed
     # would otherwise take its new parent (init) for the server and never exit
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _worker_pipeline = IngestPipeline(load_registry(contracts_dir), limits, uncontracted)
+    registry = (
+        load_registry(contracts)
+        if contracts is None or isinstance(contracts, Path)
+        else build_registry(contracts)
+    )
+    _worker_pipeline = IngestPipeline(registry, limits, uncontracted)
 
 
 def _ready() -> bool:
@@ -87,17 +97,24 @@ class Preparers:
 
     Args:
         pipeline: the server's own pipeline, used when ``workers`` is 0.
-        contracts_dir: what each worker loads its contracts from (None: the built-in ones).
+        contracts: what each worker builds its contracts from: the contract files as the server
+            read them (``(file name, JSON)`` pairs), or a directory (None: the built-in ones).
         workers: number of worker processes.
     """
 
-    def __init__(self, pipeline: IngestPipeline, contracts_dir: Path | None, workers: int) -> None:
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        contracts: Path | Sequence[tuple[str, Any]] | None,
+        workers: int,
+    ) -> None:
         self.pipeline = pipeline
-        self.contracts_dir = contracts_dir
+        self.contracts = contracts
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0  # pools replaced after a worker died
+        self._successor: Preparers | None = None  # set when a contract reload retires this one
 
     def start(self) -> None:
         """Start the workers now (in the background) rather than on the first request."""
@@ -110,8 +127,37 @@ class Preparers:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _current_pool(self) -> ProcessPoolExecutor:
+    def ready(self, timeout: float) -> None:
+        """Start the workers and wait until each has loaded its contracts.
+
+        Raises:
+            BrokenProcessPool: a worker could not start (its contracts did not load).
+            TimeoutError: they were not up within ``timeout`` seconds.
+        """
+        if not self.workers:
+            return
+        pool = self._current_pool()
+        if pool is None:
+            return
+        futures = [pool.submit(_ready) for _ in range(self.workers)]
+        deadline = time.monotonic() + timeout
+        for future in futures:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+    def retire(self, successor: Preparers) -> None:
+        """Hand new requests to ``successor``; those the workers hold already finish here,
+        under this pool's contracts, before its processes stop (waits for them)."""
         with self._lock:
+            self._successor = successor
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
+
+    def _current_pool(self) -> ProcessPoolExecutor | None:
+        """The pool (started when there is none); None once retired."""
+        with self._lock:
+            if self._successor is not None:
+                return None
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
@@ -119,7 +165,7 @@ class Preparers:
                     initializer=_start_worker,
                     initargs=(
                         os.getpid(),
-                        self.contracts_dir,
+                        self.contracts,
                         self.pipeline.limits,
                         self.pipeline.uncontracted,
                     ),
@@ -147,6 +193,11 @@ class Preparers:
             IngestError: the request as a whole cannot be used (Overloaded when a worker died
                 while holding it: retry).
         """
+        successor = self._successor
+        if successor is not None:  # taken just before a reload swapped the contracts
+            return await successor.prepare(
+                meta, body, content_type=content_type, content_encoding=content_encoding
+            )
         if not self.workers:
             return await run_in_threadpool(
                 self.pipeline.prepare,
@@ -172,6 +223,11 @@ class Preparers:
         request is swapped for a new one, since the request itself was not lost."""
         for _ in range(3):
             pool = self._current_pool()
+            if pool is None:  # retired by a reload meanwhile: the new contracts take it
+                successor = self._successor
+                if successor is not None:
+                    return successor._submit(meta, body, content_type, content_encoding)
+                continue
             try:
                 return pool, pool.submit(_prepare, meta, body, content_type, content_encoding)
             except BrokenProcessPool:

@@ -1,6 +1,8 @@
 """The weekly report as Markdown and as one self-contained HTML file (plotly.js inlined once).
 
 Both renderings walk the same sections of the report data, so they show the same figures.
+Values from the data (service, SLO, flag names) are escaped for where they land: HTML in
+report.html, Plotly's pseudo-HTML in its figures, Markdown and HTML in report.md.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+
+from analytics.labels import markdown_text, plotly_labels
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -197,7 +201,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join("---" for _ in headers) + "|")
         for row in rows:
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+            lines.append("| " + " | ".join(markdown_text(cell) for cell in row) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -218,7 +222,7 @@ def _figures(report: dict[str, Any]) -> list[go.Figure]:
     volume.update_layout(title="Decision events per day", barmode="group")
     budgets = go.Figure(
         [
-            go.Bar(name=name, x=[r["slo"] for r in report["slos"]],
+            go.Bar(name=name, x=plotly_labels([r["slo"] for r in report["slos"]]),
                    y=[r[key]["budget_consumed"] for r in report["slos"]])
             for name, key in (("this week", "this"), ("last week", "last"))
         ]
@@ -226,7 +230,7 @@ def _figures(report: dict[str, Any]) -> list[go.Figure]:
     budgets.update_layout(title="Error budget consumed", barmode="group", yaxis_tickformat=".0%")
     latency = go.Figure(
         [
-            go.Bar(name=name, x=[r["service"] for r in report["latency"]],
+            go.Bar(name=name, x=plotly_labels([r["service"] for r in report["latency"]]),
                    y=[(r[key] or {}).get("p99_ms") for r in report["latency"]])
             for name, key in (("this week", "this"), ("last week", "last"))
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from store.connection import Store
 from store.errors import (
     StoreError,
+    StoreFull,
     TerminalStoreError,
     TransientStoreError,
     WriterClosed,
@@ -21,6 +22,7 @@ __all__ = [
     "LedgerEntry",
     "Store",
     "StoreError",
+    "StoreFull",
     "StoreWriter",
     "TerminalStoreError",
     "TransientStoreError",

@@ -19,7 +19,7 @@ import duckdb
 
 from store import lake
 from store.catalog import CATALOG_ALIAS, REQUEST_ID_BITS, CatalogTables
-from store.errors import StoreError, TerminalStoreError, TransientStoreError
+from store.errors import StoreError, StoreFull, TerminalStoreError, TransientStoreError
 from store.lake import LakeOptions
 from store.lease import DEFAULT_LEASE_TTL, CatalogLease, Lease, LocalLease
 from store.location import StoreLocation, parse_store
@@ -33,6 +33,11 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
         return TransientStoreError(
             f"database {path} is in use by another process (a running `flaglens serve`?); "
             f"stop it, or query through its dashboards. DuckDB said: {text}"
+        )
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return StoreFull(
+            f"disk full: cannot write the database {path}; free space on its file system "
+            f"(exporters are answered 503 / UNAVAILABLE and retry meanwhile). DuckDB said: {text}"
         )
     if isinstance(exc, duckdb.IOException):
         return TransientStoreError(f"I/O error on {path}: {text}")

@@ -2,6 +2,7 @@
 
 StoreError                   anything the database said, or the writer refused
 ├── TransientStoreError      worth retrying (lock held, I/O hiccup, disk full)
+│   ├── StoreFull            the database's file system is full (or over quota)
 │   └── WriterOverloaded     the writer's queue is full; retry after ``retry_after`` seconds
 └── TerminalStoreError       will fail again (schema, constraint, corrupt file)
     └── WriterClosed         a batch submitted after the writer was closed
@@ -22,6 +23,10 @@ class TransientStoreError(StoreError):
 
 class TerminalStoreError(StoreError):
     """A database failure that will not succeed when retried."""
+
+
+class StoreFull(TransientStoreError):
+    """The database's file system has no space left: writes fail until some is freed."""
 
 
 class WriterOverloaded(TransientStoreError):

@@ -25,6 +25,7 @@ RECORD_TABLES = (
     "metric_drops",
     "quarantine",
     "uncontracted",
+    "quarantine_releases",
 )
 # columns stamped by the writer in the transaction that commits the row
 COMMIT_TIME_COLUMNS: Mapping[str, str] = {
@@ -36,6 +37,7 @@ COMMIT_TIME_COLUMNS: Mapping[str, str] = {
     "metric_drops": "ingested_at",
     "quarantine": "quarantined_at",
     "uncontracted": "ingested_at",
+    "quarantine_releases": "released_at",
     "ingest_log": "committed_at",
 }
 

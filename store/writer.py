@@ -74,6 +74,7 @@ import pyarrow.compute as pc
 
 from store.connection import Store, is_conflict, translate
 from store.errors import StoreError, WriterClosed, WriterOverloaded
+from store.health import CommitHealth
 from store.lease import holder_id
 from store.recent_keys import RecentKeys
 from store.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input_schema
@@ -134,6 +135,11 @@ class WriteBatch:
     @property
     def rows(self) -> int:
         return sum(table.num_rows for table in self.tables.values())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the Arrow tables (what the batch holds in memory until committed)."""
+        return sum(table.nbytes for table in self.tables.values())
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Decode workers send batches to the server pickled. A pickled Arrow table rebuilds
@@ -247,6 +253,7 @@ class StoreWriter:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._stats = WriterStats()
+        self._health = CommitHealth()
         self._commit_seconds_total = 0.0
         self._decoding = 0  # requests being decoded, announced with incoming()
         self._rows_per_request = 0.0  # moving mean over submitted requests
@@ -484,14 +491,16 @@ class StoreWriter:
                 except (duckdb.Error, StoreError, pa.ArrowException) as single_exc:
                     self._fail(future, single_exc)
                 else:
+                    self._health.succeeded()
                     future.set_result(result)
             return
+        self._health.succeeded()
         for (_, future), result in zip(group, results, strict=True):
             future.set_result(result)
 
     def _fail(self, future: Future[WriteResult], exc: BaseException) -> None:
-        log.error("write failed: %s", exc)
         error = translate(exc, path=self.store.path) if isinstance(exc, duckdb.Error) else exc
+        self._health.failed(str(error))
         future.set_exception(error)
 
     def _commit_retrying(self, batches: Sequence[WriteBatch]) -> list[WriteResult]:
@@ -507,6 +516,10 @@ class StoreWriter:
                 log.info("commit conflicted with another writer's (%s); retrying", exc)
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def problem(self) -> str | None:
+        """Why commits fail now (e.g. the disk is full, with the path), or None."""
+        return self._health.problem()
 
     def _commit(self, batches: Sequence[WriteBatch]) -> list[WriteResult]:
         started = time.perf_counter()
@@ -542,10 +555,10 @@ class StoreWriter:
             if committing:  # the rows may be stored or not: RecentKeys cannot tell any more
                 for recent, _, times in remember:
                     recent.forget(max(times, default=_NO_TIME))
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT ended the transaction
-                    cursor.execute("ROLLBACK")
-            else:
+            try:
                 cursor.execute("ROLLBACK")
+            except duckdb.Error:  # a failed COMMIT has rolled back already: its error stands
+                pass
             raise
         for recent, keys, times in remember:
             recent.add(keys, times)

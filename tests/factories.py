@@ -104,3 +104,22 @@ def prepare_http(
     return pipeline.prepare(
         meta, body, content_type=content_type, content_encoding=content_encoding
     )
+
+
+def write_documents(store: Any, documents: list[tuple[str, dict[str, Any]]]) -> None:
+    """Store OTLP/JSON documents (signal, document) through the pipeline and the writer, as
+    the receivers would."""
+    import json
+
+    from contracts import load_registry
+    from ingest.limits import Limits
+    from store.writer import StoreWriter
+
+    pipeline = IngestPipeline(load_registry(), Limits())
+    with StoreWriter(store) as writer:
+        for signal, document in documents:
+            body = json.dumps(document).encode()
+            prepared = prepare_http(
+                pipeline, writer.next_request_id(), signal, body, "application/json"
+            )
+            writer.submit(prepared.batch).result()

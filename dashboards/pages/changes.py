@@ -12,7 +12,7 @@ from analytics.quantiles import QuantileTest, label
 from analytics.stats import ShiftTest
 from analytics.windows import TimeWindow
 from dashboards import figures
-from dashboards.pages.common import DataSource, _empty, _graph, _link, _pct, _table
+from dashboards.pages.common import DataSource, _empty, _graph, _label, _link, _pct, _table
 from dashboards.state import ViewState, bucket_for
 
 
@@ -202,7 +202,7 @@ def _change_details(item: impact.ChangeImpact) -> html.Div:
     p_label = f"p ({family.correction}, {family.tests} tests)" if family else "p"
     return html.Div(
         [
-            html.H3(f"Change {change.change_id}"),
+            html.H3(["Change ", _label(change.change_id)]),
             html.Dl([part for k, v in facts for part in (html.Dt(k), html.Dd(v))]),
             html.P(f"Before / after windows: {windows}"),
             _table(

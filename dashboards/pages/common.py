@@ -10,6 +10,7 @@ from typing import Any
 from dash import dcc, html
 
 from analytics import impact
+from analytics.labels import LABEL_CHARACTERS, shorten
 from analytics.session import Session
 from analytics.windows import TimeWindow
 from dashboards.state import ViewState
@@ -55,13 +56,33 @@ class DataSource:
         return result
 
 
+# most characters of a value in a table cell; the whole value is its tooltip
+CELL_CHARACTERS = 160
+
+
 def _link(text: str, path: str, state: ViewState, **changes: Any) -> dcc.Link:
-    return dcc.Link(text, href=path + state.to_query(**changes))
+    if len(text) <= LABEL_CHARACTERS:
+        return dcc.Link(text, href=path + state.to_query(**changes))
+    return dcc.Link(shorten(text), href=path + state.to_query(**changes), title=text)
+
+
+def _cell(value: Any) -> Any:
+    """A table cell: a long string shortened, its whole text on hover."""
+    if isinstance(value, str) and len(value) > CELL_CHARACTERS:
+        return html.Span(shorten(value, CELL_CHARACTERS), title=value)
+    return value
+
+
+def _label(text: str) -> Any:
+    """A value shown in running text (a heading, a paragraph): shortened, whole on hover."""
+    if len(text) <= LABEL_CHARACTERS:
+        return text
+    return html.Span(shorten(text), title=text)
 
 
 def _table(headers: list[str], rows: list[list[Any]], table_id: str | None = None) -> html.Table:
     head = html.Thead(html.Tr([html.Th(h) for h in headers]))
-    body = html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])
+    body = html.Tbody([html.Tr([html.Td(_cell(cell)) for cell in row]) for row in rows])
     props: dict[str, Any] = {"className": "fl-table"}
     if table_id:
         props["id"] = table_id

@@ -1,4 +1,4 @@
-"""`flaglens contracts lint | diff | check`: contracts as code (see docs/contracts.md).
+"""`flaglens contracts lint | diff | check | preview`: contracts as code (see docs/contracts.md).
 
 Exit codes: 0 when no finding reaches ``--fail-on``, 1 when one does, 2 for a usage error (a
 path that does not exist, a git revision that is not there in a clone with its full history).
@@ -76,6 +76,10 @@ def register(subparsers: Any) -> None:
     _mode_arguments(check)
     _output_arguments(check)
     check.set_defaults(handler=_check)
+
+    from flaglens.cli.contracts_preview import register_preview
+
+    register_preview(verbs)
 
 
 def _mode_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ _VERB_MODULES = (
     "store_status",
     "auth",
     "contracts",
+    "quarantine",
 )
 
 

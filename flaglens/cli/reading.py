@@ -50,6 +50,23 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def database(args: argparse.Namespace) -> Path:
+    """The DuckDB file a verb that works on files only (``quarantine replay``) opens when no
+    server is named.
+
+    Raises:
+        StoreError: the flags name a lake (such a verb reaches a lake through a server), or no
+            store.
+    """
+    location = store_location(args)
+    if location.is_lake:
+        raise StoreError(
+            f"{location.describe()} is a lake: this verb opens a DuckDB file; on a lake, name "
+            "a server that writes it with --server"
+        )
+    return Path(location.path)
+
+
 def _store_named(args: argparse.Namespace) -> bool:
     return bool(args.db or getattr(args, "store", None))
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ingest.decode.canonical import CanonicalRecord, SpanRow, canonical_logs, canonical_traces
 from ingest.decode.compression import decompress
@@ -19,8 +18,15 @@ except ImportError:  # pragma: no cover - installed where no C compiler was foun
     compiled_logs = None  # type: ignore[assignment]  # every request takes the Python path
 """The compiled protobuf logs decoder, or None when the extension could not be built."""
 
+
+class Decoder(Protocol):
+    """Parses a (decompressed) body of a signal into its request message."""
+
+    def __call__(self, signal: str, body: bytes, max_value_depth: int | None = None) -> Any: ...
+
+
 # media type → parser of a (decompressed) body for a signal
-DECODERS: dict[str, Callable[[str, bytes], Any]] = {
+DECODERS: dict[str, Decoder] = {
     "application/x-protobuf": decode_protobuf,
     "application/json": decode_json,
 }
@@ -43,7 +49,7 @@ def decode_request(
     decoder = DECODERS.get(media_type(content_type))
     if decoder is None:
         raise UnsupportedMediaType(content_type or None, SUPPORTED_MEDIA_TYPES)
-    return decoder(signal, decompress(body, content_encoding, limits))
+    return decoder(signal, decompress(body, content_encoding, limits), limits.max_value_depth)
 
 
 def decode_logs(
@@ -70,10 +76,11 @@ def decode_logs(
             limits.max_attributes_per_record,
             limits.max_attribute_value_bytes,
             limits.max_value_depth,
+            limits.max_attribute_key_bytes,
         )
         if records is not None:
             return [CanonicalRecord(record) for record in records]
-    return canonical_logs(decoder("logs", raw), limits)
+    return canonical_logs(decoder("logs", raw, limits.max_value_depth), limits)
 
 
 __all__ = [

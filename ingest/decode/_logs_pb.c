@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ typedef struct {
     Py_ssize_t max_string;
     int max_depth;
     Py_ssize_t records;
+    Py_ssize_t max_key;
 } Limits;
 
 /* ---- interned short strings: attribute keys and small values repeat across records ------- */
@@ -204,6 +206,8 @@ static PyObject *hex_str(const uint8_t *s, Py_ssize_t n) {
 static int key_values(StrCache *cache, Buf *b, uint32_t field_number, int depth,
                       const Limits *limits, PyObject *into, Py_ssize_t *count);
 
+static PyObject *S_NAN, *S_INFINITY, *S_MINUS_INFINITY;
+
 /* Deeper AnyValues are left to the Python path whatever --max-value-depth says: upb refuses
  * messages nested past 100 levels (two per AnyValue level), and the C stack stays small. */
 #define NESTING_CAP 32
@@ -253,6 +257,11 @@ static int any_value(StrCache *cache, Buf *b, int depth, const Limits *limits, P
         case 4: {
             double d;
             memcpy(&d, &scalar, sizeof d);
+            if (!isfinite(d)) { /* JSON has none: spelled as proto3 JSON does, as canonical.py */
+                *out = isnan(d) ? S_NAN : d > 0 ? S_INFINITY : S_MINUS_INFINITY;
+                Py_INCREF(*out);
+                return OK;
+            }
             *out = PyFloat_FromDouble(d);
             return *out ? OK : FAIL;
         }
@@ -325,6 +334,7 @@ static int key_value(StrCache *cache, Buf *b, int depth, const Limits *limits, P
             return BAIL;
         }
     }
+    if (key.end - key.p > limits->max_key) return BAIL;
     PyObject *k, *v;
     int rc = make_str(cache, key.p, key.end - key.p, &k);
     if (rc != OK) return rc;
@@ -367,7 +377,7 @@ static int key_values(StrCache *cache, Buf *b, uint32_t field_number, int depth,
  * per-record limits do not apply to it; the depth bound only keeps the recursion short (upb's
  * own limit is 100 levels). */
 static int check_scope(StrCache *cache, Buf *b) {
-    static const Limits unlimited = {0, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, 64, 0};
+    static const Limits unlimited = {0, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, 64, 0, PY_SSIZE_T_MAX};
     const Limits *limits = &unlimited;
     uint32_t field;
     int wire_type;
@@ -632,8 +642,8 @@ static int resource_logs(StrCache *cache, Buf b, Limits *limits, PyObject *recor
 static PyObject *canonical_logs(PyObject *self, PyObject *args) {
     Py_buffer body;
     Limits limits = {0};
-    if (!PyArg_ParseTuple(args, "y*nnni", &body, &limits.max_records, &limits.max_attributes,
-                          &limits.max_string, &limits.max_depth))
+    if (!PyArg_ParseTuple(args, "y*nnnin", &body, &limits.max_records, &limits.max_attributes,
+                          &limits.max_string, &limits.max_depth, &limits.max_key))
         return NULL;
     StrCache *cache = PyMem_Calloc(1, sizeof(StrCache));
     PyObject *records = cache ? PyList_New(0) : NULL;
@@ -668,7 +678,8 @@ static PyObject *canonical_logs(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"canonical_logs", canonical_logs, METH_VARARGS,
-     "canonical_logs(body, max_records, max_attributes, max_string_bytes, max_depth)\n--\n\n"
+     "canonical_logs(body, max_records, max_attributes, max_string_bytes, max_depth,\n"
+     "               max_key_bytes)\n--\n\n"
      "The canonical records of an ExportLogsServiceRequest, or None when the Python path must\n"
      "decide (malformed body, a record over a limit, protobuf features not handled here)."},
     {NULL, NULL, 0, NULL},
@@ -695,6 +706,9 @@ PyMODINIT_FUNC PyInit__logs_pb(void) {
         {&S_BODY, "body"},
         {&S_SIGNAL, "signal"},
         {&S_LOGS, "logs"},
+        {&S_NAN, "NaN"},
+        {&S_INFINITY, "Infinity"},
+        {&S_MINUS_INFINITY, "-Infinity"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);

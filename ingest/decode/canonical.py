@@ -9,6 +9,7 @@ pipeline quarantines it with the reason.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,14 @@ _EVALUATION = "feature_flag.evaluation"
 _SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _STATUS_CODES = ("unset", "ok", "error")
 _NS_PER_MS = 1_000_000
+# JSON has no NaN or infinities: they are stored as the proto3 JSON mapping (and OTLP/JSON)
+# spells them, as strings, and checked by the contracts as such
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_double(number: float) -> float | str:
+    """A double attribute value as stored: itself, or "NaN", "Infinity", "-Infinity"."""
+    return number if math.isfinite(number) else _NON_FINITE[repr(number)]
 
 
 class _OverLimit(Exception):
@@ -81,11 +90,20 @@ class SpanRow:
 class _Converter:
     """AnyValue → JSON value under the per-record limits."""
 
-    __slots__ = ("max_depth", "max_string")
+    __slots__ = ("max_depth", "max_key", "max_string")
 
     def __init__(self, limits: Limits) -> None:
         self.max_depth = limits.max_value_depth
         self.max_string = limits.max_attribute_value_bytes
+        self.max_key = limits.max_attribute_key_bytes
+
+    def key(self, key: str) -> str:
+        if len(key) > self.max_key // 4 and len(key.encode()) > self.max_key:
+            raise _OverLimit(
+                f"an attribute key is {len(key.encode())} bytes (starting {key[:40]!r}), over "
+                f"the limit of {self.max_key}"
+            )
+        return key
 
     def value(self, any_value: Any, depth: int = 1) -> Any:
         kind = any_value.WhichOneof("value")
@@ -97,8 +115,10 @@ class _Converter:
                     f"of {self.max_string}"
                 )
             return text
-        if kind == "int_value" or kind == "bool_value" or kind == "double_value":
+        if kind == "int_value" or kind == "bool_value":
             return getattr(any_value, kind)
+        if kind == "double_value":
+            return json_double(any_value.double_value)
         if kind is None:
             return None
         if depth >= self.max_depth:
@@ -106,24 +126,31 @@ class _Converter:
         if kind == "array_value":
             return [self.value(v, depth + 1) for v in any_value.array_value.values]
         if kind == "kvlist_value":
-            return {kv.key: self.value(kv.value, depth + 1) for kv in any_value.kvlist_value.values}
+            return {
+                self.key(kv.key): self.value(kv.value, depth + 1)
+                for kv in any_value.kvlist_value.values
+            }
         return base64.b64encode(any_value.bytes_value).decode()
 
     def attributes(self, key_values: Iterable[Any], into: dict[str, Any]) -> None:
         # the common kinds inline: this loop runs for every attribute of every record
         short = self.max_string // 4
+        short_key = self.max_key // 4
         for kv in key_values:
+            key = kv.key
+            if len(key) > short_key:
+                self.key(key)
             any_value = kv.value
             kind = any_value.WhichOneof("value")
             if kind == "string_value":
                 text = any_value.string_value
-                into[kv.key] = text if len(text) <= short else self.value(any_value)
+                into[key] = text if len(text) <= short else self.value(any_value)
             elif kind == "int_value":
-                into[kv.key] = any_value.int_value
+                into[key] = any_value.int_value
             elif kind == "bool_value":
-                into[kv.key] = any_value.bool_value
+                into[key] = any_value.bool_value
             else:
-                into[kv.key] = self.value(any_value)
+                into[key] = self.value(any_value)
 
 
 def _resource(converter: _Converter, resource: Any) -> tuple[dict[str, Any], str | None]:

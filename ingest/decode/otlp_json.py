@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 
+from ingest.decode.depth import prune_json
 from ingest.decode.otlp_proto import REQUEST_TYPES
 from ingest.errors import MalformedRequest
 
@@ -37,8 +38,13 @@ def _hex_ids_to_base64(node: Any) -> None:
             _hex_ids_to_base64(item)
 
 
-def decode_json(signal: str, body: bytes) -> Any:
-    """Parse an OTLP/JSON body into the request message of its signal."""
+def decode_json(signal: str, body: bytes, max_value_depth: int | None = None) -> Any:
+    """Parse an OTLP/JSON body into the request message of its signal.
+
+    With ``max_value_depth``, attribute values nested deeper are cut at that depth before
+    parsing (:mod:`ingest.decode.depth`), so their records are quarantined rather than the
+    request refused by the parser's own nesting limit.
+    """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -47,6 +53,8 @@ def decode_json(signal: str, body: bytes) -> Any:
         raise MalformedRequest("json", f"expected a JSON object, got {type(document).__name__}")
     message = REQUEST_TYPES[signal]()
     try:
+        if max_value_depth is not None:
+            prune_json(document, max_value_depth)
         _hex_ids_to_base64(document)
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
     except RecursionError as exc:

@@ -83,3 +83,37 @@ def new_version(directory: Path, name: str, old: str, new: str, change: Any) -> 
     schema["x-flaglens"]["version"] = new
     change(schema)
     return write_json(directory / "schemas" / f"{name}-{new}.json", schema)
+
+
+PRIVACY = "feature_flag.evaluation.privacy"
+
+
+def privacy_allowing_breaks(directory: Path, *, purpose_optional: bool = False) -> Path:
+    """Add privacy 1.2.0 to a copy: consent state 'unknown' allowed (and, with
+    ``purpose_optional``, privacy.purpose optional), with 1.1.0's examples moved to 1.2.0 (the
+    ones it now allows under valid/), so that the set lints."""
+
+    def change(schema: dict[str, Any]) -> None:
+        schema["properties"]["privacy.consent.state"]["enum"].append("unknown")
+        if purpose_optional:
+            schema["required"] = [r for r in schema["required"] if r != "privacy.purpose"]
+
+    path = new_version(directory, PRIVACY, "1.1.0", "1.2.0", change)
+    now_valid = {"unknown-consent-state.json"} | (
+        {"missing-purpose.json"} if purpose_optional else set()
+    )
+    old, new = (
+        directory / "examples" / PRIVACY / "1.1.0",
+        directory / "examples" / PRIVACY / "1.2.0",
+    )
+    for example in sorted(old.glob("*/*.json")):
+        value = read_json(example)
+        if value["record"].get("contract.version") == "1.1.0":
+            value["record"]["contract.version"] = "1.2.0"
+        if value.get("expect", {}).get("version") == "1.1.0":
+            value["expect"]["version"] = "1.2.0"
+        kind = example.parent.name
+        if example.name in now_valid:
+            kind, value["expect"] = "valid", {}
+        write_json(new / kind / example.name, value)
+    return path

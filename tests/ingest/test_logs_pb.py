@@ -42,6 +42,7 @@ def compiled(raw: bytes, limits: Limits) -> list[dict[str, Any]] | None:
         limits.max_attributes_per_record,
         limits.max_attribute_value_bytes,
         limits.max_value_depth,
+        limits.max_attribute_key_bytes,
     )
 
 
