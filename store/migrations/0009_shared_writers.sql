@@ -1,4 +1,4 @@
--- flaglens store, schema version 8: what several writers sharing one store need (a DuckLake;
+-- flaglens store, schema version 9: what several writers sharing one store need (a DuckLake;
 -- on a DuckDB file the writer is always the same and late_duplicates stays empty).
 
 -- The writer that answered the request (host:pid:random, see store.lease.holder_id). Request
