@@ -46,3 +46,9 @@ def test_an_unknown_contract_is_a_usage_error(tmp_path, capsys):
     Store.open(db).close()
     assert main(["quarantine", "replay", "--db", str(db), "--contract", "nope@1"]) == 2
     assert "flaglens quarantine replay:" in capsys.readouterr().err
+
+
+def test_a_lake_is_replayed_through_a_server_only(tmp_path, capsys):
+    lake = ["--store", "ducklake:postgres://postgres@127.0.0.1:1/x", "--data-path", str(tmp_path)]
+    assert main(["quarantine", "replay", *lake]) == 2
+    assert "is a lake: this verb opens a DuckDB file" in capsys.readouterr().err
