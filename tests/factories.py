@@ -6,11 +6,38 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
 from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
 
 _ids = itertools.count(1)
 
 RESOURCE = {"service.name": "checkout", "deployment.environment.name": "prod"}
+
+
+def proto_value(value: Any) -> AnyValue:
+    """A Python value as an OTLP protobuf AnyValue: None is the empty value, bytes bytes_value,
+    lists arrays and dicts key-value lists, to any depth."""
+    if value is None:
+        return AnyValue()
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    out = AnyValue()
+    if isinstance(value, list):
+        out.array_value.values.extend(proto_value(v) for v in value)
+    else:
+        out.kvlist_value.values.extend(
+            KeyValue(key=k, value=proto_value(v)) for k, v in value.items()
+        )
+    return out
 
 
 def decision_attributes(**overrides: Any) -> dict[str, Any]:

@@ -69,11 +69,16 @@ def test_the_sample_contract_breaks_would_pass_under_a_contract_allowing_them(
         PRIVACY,
         broken,
     )
+    window = week()  # the stored events preview reads: those of [start, end)
     stored = (
         week_store.cursor()
         .execute(
-            "SELECT (SELECT count(*) FROM decisions) + (SELECT count(*) FROM policy_changes) "
-            "+ (SELECT count(*) FROM engagement)"
+            "SELECT "
+            + " + ".join(
+                f"(SELECT count(*) FROM {table} WHERE time >= $start AND time < $end)"
+                for table in ("decisions", "policy_changes", "engagement")
+            ),
+            {"start": window.start, "end": window.end},
         )
         .fetchone()[0]
     )

@@ -32,9 +32,9 @@ from flaglens.server import Announcer, serve
 from flaglens.settings import ServeSettings
 from store.connection import Store
 from tests.alerts.receiver import WebhookReceiver
-from tests.alerts.test_evaluator import RULES, add_violation
-from tests.analytics.helpers import add_change, add_decisions, add_spans
+from tests.alerts.test_evaluator import RULES
 from tests.factories import decision_attributes, otlp_json_logs
+from tests.flaglens.test_rounds import fill_one_change
 from tests.readers import read_only_beside_writers
 from tests.servers import REPO
 from tests.test_layers import ALLOWED
@@ -50,23 +50,6 @@ _RENDER = {
     "changedPropIds": ["url.pathname"],
     "state": [],
 }  # fmt: skip
-
-
-def _fill(store: Store, now: datetime) -> None:
-    """A change of flag f with spans and exposures either side (a closed window, so its facts
-    and cohort periods get recorded) and a contract violation a minute ago (an alert fires)."""
-    add_spans(store, service="api", start=T0, every=timedelta(minutes=1), count=7 * 60)
-    change = {
-        "policy.change.id": "chg-1", "feature_flag.key": "f", "feature_flag.version": "v2",
-        "policy.module": "release", "policy.change.actor": "alice@example.com",
-        "deployment.environment.name": "prod", "policy.change.approvers": ["dana@example.com"],
-    }  # fmt: skip
-    add_change(store, change, T0 + timedelta(hours=3, seconds=30))
-    for version, hour in (("v1", 1), ("v2", 5)):
-        add_decisions(store, flag="f", version=version, times=[T0 + timedelta(hours=hour)] * 20)
-    add_violation(store, now - timedelta(minutes=1))
-    # received long ago, as they were made: late data would hold the recording back
-    store.cursor().execute("UPDATE decisions SET ingested_at = time")
 
 
 def _until(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
@@ -137,7 +120,9 @@ def test_nothing_writes_beside_the_writer_while_the_server_runs(tmp_path, monkey
     db, rules = tmp_path / "f.duckdb", tmp_path / "alerts.toml"
     rules.write_text(RULES)
     with Store.open(db) as store:
-        _fill(store, datetime.now(UTC))
+        fill_one_change(store, datetime.now(UTC))
+        # received long ago, as they were made: late data would hold the recording back
+        store.cursor().execute("UPDATE decisions SET ingested_at = time")
     writers = read_only_beside_writers(monkeypatch)
     urls: dict[str, str] = {}
     answers: list[tuple[str, int, str]] = []

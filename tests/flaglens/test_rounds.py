@@ -20,9 +20,10 @@ T0 = datetime(2026, 11, 16, tzinfo=UTC)
 NOW = datetime(2100, 1, 1, tzinfo=UTC)  # every window closed; nothing ingested since
 
 
-def _fill(store: Store) -> None:
+def fill_one_change(store: Store, now: datetime) -> None:
     """A change of flag f at T0 + 3 h with three hours of api spans and exposures either
-    side, and a contract violation received a minute before NOW."""
+    side (a closed window, so its facts and cohort periods get recorded), and a contract
+    violation received a minute before ``now`` (an alert fires)."""
     add_spans(store, service="api", start=T0, every=timedelta(minutes=1), count=7 * 60)
     change = {
         "policy.change.id": "chg-1", "feature_flag.key": "f", "feature_flag.version": "v2",
@@ -32,14 +33,14 @@ def _fill(store: Store) -> None:
     add_change(store, change, T0 + timedelta(hours=3, seconds=30))
     for version, hour in (("v1", 1), ("v2", 5)):
         add_decisions(store, flag="f", version=version, times=[T0 + timedelta(hours=hour)] * 20)
-    add_violation(store, NOW - timedelta(minutes=1))
+    add_violation(store, now - timedelta(minutes=1))
 
 
 def test_one_round_writes_everything_through_the_writer(tmp_path):
     rules = tmp_path / "alerts.toml"
     rules.write_text(RULES)
     with Store.open(tmp_path / "f.duckdb") as store, StoreWriter(store) as writer:
-        _fill(store)
+        fill_one_change(store, NOW)
         session = Session(read_only_cursors(store), AnalyticsConfig())
         with WebhookReceiver() as receiver:
             config = load_alert_config(rules, webhook=receiver.url)

@@ -12,37 +12,15 @@ import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from ingest.auth import token_hash
-from tests.factories import decision_attributes
+from tests.factories import decision_attributes, proto_value
 from tests.ingest.live import live_receivers
 
 TOKEN = "checkout-token"
 T0 = 1_764_000_000_000_000_000
 PROTOBUF = "application/x-protobuf"
-
-
-def _any(value: object) -> AnyValue:
-    if value is None:
-        return AnyValue()
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    if isinstance(value, list):
-        out = AnyValue()
-        out.array_value.values.extend(_any(v) for v in value)
-        return out
-    if isinstance(value, dict):
-        out = AnyValue()
-        out.kvlist_value.values.extend(KeyValue(key=k, value=_any(v)) for k, v in value.items())
-        return out
-    return AnyValue(string_value=str(value))
 
 
 # every AnyValue kind, and the values that break naive handling of them
@@ -60,13 +38,13 @@ def _logs(service: object, attributes: dict[str, object] | None = None):
     for name, attrs in ((service, attributes or decision_attributes()), ("checkout", valid)):
         resource_logs = request.resource_logs.add()
         resource_logs.resource.attributes.extend([
-            KeyValue(key="service.name", value=_any(name)),
-            KeyValue(key="deployment.environment.name", value=_any("prod")),
+            KeyValue(key="service.name", value=proto_value(name)),
+            KeyValue(key="deployment.environment.name", value=proto_value("prod")),
         ])  # fmt: skip
         record = resource_logs.scope_logs.add().log_records.add(
             time_unix_nano=T0, event_name="feature_flag.evaluation"
         )
-        record.attributes.extend(KeyValue(key=k, value=_any(v)) for k, v in attrs.items())
+        record.attributes.extend(KeyValue(key=k, value=proto_value(v)) for k, v in attrs.items())
     return request
 
 
@@ -74,7 +52,9 @@ def _traces(service: object):
     request = trace_service_pb2.ExportTraceServiceRequest()
     for n, name in enumerate((service, "checkout"), start=1):
         resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.append(KeyValue(key="service.name", value=_any(name)))
+        resource_spans.resource.attributes.append(
+            KeyValue(key="service.name", value=proto_value(name))
+        )
         resource_spans.scope_spans.add().spans.add(
             name="GET /", trace_id=n.to_bytes(16, "big"), span_id=n.to_bytes(8, "big"),
             start_time_unix_nano=T0, end_time_unix_nano=T0 + 10**6,
@@ -86,7 +66,9 @@ def _metrics(service: object):
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     for name in (service, "checkout"):
         resource_metrics = request.resource_metrics.add()
-        resource_metrics.resource.attributes.append(KeyValue(key="service.name", value=_any(name)))
+        resource_metrics.resource.attributes.append(
+            KeyValue(key="service.name", value=proto_value(name))
+        )
         metric = resource_metrics.scope_metrics.add().metrics.add(name="requests")
         metric.sum.is_monotonic = True
         metric.sum.aggregation_temporality = 2

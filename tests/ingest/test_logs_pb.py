@@ -27,6 +27,7 @@ from ingest.decode import (
 from ingest.decode.otlp_proto import decode_protobuf
 from ingest.errors import IngestError, MalformedRequest
 from ingest.limits import Limits
+from tests.factories import proto_value
 
 PROTOBUF = "application/x-protobuf"
 KEYS = (
@@ -58,28 +59,6 @@ def as_seen(records: list[dict[str, Any]]) -> str:
     return repr([list(record.items()) for record in records])
 
 
-def any_value(value: Any) -> AnyValue:
-    if value is None:
-        return AnyValue()
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    if isinstance(value, list):
-        out = AnyValue()
-        out.array_value.values.extend(any_value(v) for v in value)
-        return out
-    out = AnyValue()
-    out.kvlist_value.values.extend(KeyValue(key=k, value=any_value(v)) for k, v in value.items())
-    return out
-
-
 values = st.recursive(
     st.none() | st.text(max_size=12) | st.booleans() | st.integers(-(2**63), 2**63 - 1)
     | st.floats() | st.binary(max_size=10),
@@ -96,13 +75,13 @@ def requests(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(1, 2))):
         resource_logs = request.resource_logs.add()
         for key, value in draw(attributes):
-            resource_logs.resource.attributes.append(KeyValue(key=key, value=any_value(value)))
+            resource_logs.resource.attributes.append(KeyValue(key=key, value=proto_value(value)))
         resource_logs.schema_url = draw(st.text(max_size=5))
         for _ in range(draw(st.integers(1, 2))):
             scope_logs = resource_logs.scope_logs.add()
             scope_logs.scope.name = draw(st.text(max_size=5))
             for key, value in draw(st.lists(st.tuples(st.text(max_size=3), values), max_size=2)):
-                scope_logs.scope.attributes.append(KeyValue(key=key, value=any_value(value)))
+                scope_logs.scope.attributes.append(KeyValue(key=key, value=proto_value(value)))
             for _ in range(draw(st.integers(1, 3))):
                 log = LogRecord(
                     time_unix_nano=draw(st.sampled_from([0, 1, 2**64 - 1, 1_700_000_000 * 10**9])),
@@ -116,9 +95,9 @@ def requests(draw: st.DrawFn) -> bytes:
                     dropped_attributes_count=draw(st.integers(0, 3)),
                 )
                 if draw(st.booleans()):
-                    log.body.CopyFrom(any_value(draw(values)))
+                    log.body.CopyFrom(proto_value(draw(values)))
                 for key, value in draw(attributes):
-                    log.attributes.append(KeyValue(key=key, value=any_value(value)))
+                    log.attributes.append(KeyValue(key=key, value=proto_value(value)))
                 scope_logs.log_records.append(log)
     return request.SerializeToString()
 
@@ -186,10 +165,10 @@ def _one_record(resource: dict[str, Any] | None = None, **attributes: Any) -> by
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
     for key, value in (resource or {}).items():
-        resource_logs.resource.attributes.append(KeyValue(key=key, value=any_value(value)))
+        resource_logs.resource.attributes.append(KeyValue(key=key, value=proto_value(value)))
     log = resource_logs.scope_logs.add().log_records.add()
     for key, value in attributes.items():
-        log.attributes.append(KeyValue(key=key, value=any_value(value)))
+        log.attributes.append(KeyValue(key=key, value=proto_value(value)))
     return request.SerializeToString()
 
 
