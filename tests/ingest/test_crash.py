@@ -6,13 +6,15 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import httpx
 import pytest
 
 from tests.factories import decision_attributes, otlp_json_logs
-from tests.servers import start_server
+from tests.servers import ServerProcess, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +35,10 @@ def _sender(url: str, acked: list[str], stop: threading.Event) -> None:
                 acked.extend(attrs["decision.id"] for attrs in batch)
 
 
-def test_kill_9_keeps_every_acknowledged_record(tmp_path):
-    """SIGKILL while exporters send; after restart every acknowledged decision is stored."""
-    db = tmp_path / "f.duckdb"
-    server = start_server(db)
+@contextmanager
+def _under_load(server: ServerProcess) -> Iterator[list[str]]:
+    """Three senders posting to ``server`` until the block ends; yields the acknowledged ids
+    once 600 are in, and joins the senders after the block (which stops the server)."""
     acked: list[str] = []
     stop = threading.Event()
     senders = [
@@ -44,12 +46,22 @@ def test_kill_9_keeps_every_acknowledged_record(tmp_path):
     ]
     for thread in senders:
         thread.start()
-    while len(acked) < 600:
-        threading.Event().wait(0.05)
-    server.stop(signal.SIGKILL)
-    stop.set()
-    for thread in senders:
-        thread.join(30)
+    try:
+        while len(acked) < 600:
+            threading.Event().wait(0.05)
+        yield acked
+    finally:
+        stop.set()
+        for thread in senders:
+            thread.join(30)
+
+
+def test_kill_9_keeps_every_acknowledged_record(tmp_path):
+    """SIGKILL while exporters send; after restart every acknowledged decision is stored."""
+    db = tmp_path / "f.duckdb"
+    server = start_server(db)
+    with _under_load(server) as acked:
+        server.stop(signal.SIGKILL)
     restarted = start_server(db)  # reopening replays the write-ahead log
     restarted.stop()
     con = duckdb.connect(str(db), read_only=True)
@@ -64,21 +76,10 @@ def test_sigterm_under_load_exits_0_with_every_acknowledged_record(tmp_path):
     stored once."""
     db = tmp_path / "f.duckdb"
     server = start_server(db)
-    acked: list[str] = []
-    stop = threading.Event()
-    senders = [
-        threading.Thread(target=_sender, args=(server.http_url, acked, stop)) for _ in range(3)
-    ]
-    for thread in senders:
-        thread.start()
-    while len(acked) < 600:
-        threading.Event().wait(0.05)
-    started = time.monotonic()
-    code = server.stop(signal.SIGTERM)
-    took = time.monotonic() - started
-    stop.set()
-    for thread in senders:
-        thread.join(30)
+    with _under_load(server) as acked:
+        started = time.monotonic()
+        code = server.stop(signal.SIGTERM)
+        took = time.monotonic() - started
     con = duckdb.connect(str(db), read_only=True)
     stored = [row[0] for row in con.sql("select decision_id from decisions").fetchall()]
     assert code == 0
