@@ -13,6 +13,9 @@ from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
 _ids = itertools.count(1)
 
 RESOURCE = {"service.name": "checkout", "deployment.environment.name": "prod"}
+# when the records built here happened (2025-11-24T16:00Z), and that day as a page's URL query
+RECORD_TIME_NS = 1_764_000_000_000_000_000
+RECORDS_DAY = "from=2025-11-24T00%3A00Z&to=2025-11-25T00%3A00Z"
 
 
 def proto_value(value: Any) -> AnyValue:
@@ -99,8 +102,8 @@ def otlp_json_logs(
                         "scope": {"name": "tests"},
                         "logRecords": [
                             {
-                                "timeUnixNano": "1764000000000000000",
-                                "observedTimeUnixNano": "1764000000000000000",
+                                "timeUnixNano": str(RECORD_TIME_NS),
+                                "observedTimeUnixNano": str(RECORD_TIME_NS),
                                 "eventName": "feature_flag.evaluation",
                                 "attributes": key_values(attrs),
                             }

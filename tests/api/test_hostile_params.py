@@ -20,9 +20,7 @@ from api import create_api
 from api.params import MAX_OFFSET
 from store.connection import Store
 from tests.api.conftest import AsgiClient
-from tests.factories import decision_attributes, otlp_json_logs, write_documents
-
-DAY = "from=2025-11-24T00%3A00Z&to=2025-11-25T00%3A00Z"  # the factories' records' day
+from tests.factories import RECORDS_DAY, decision_attributes, otlp_json_logs, write_documents
 
 # already encoded for the query string: some are bytes no client library would send
 HOSTILE = {
@@ -87,7 +85,7 @@ def _assert_answered(response, what: str) -> None:
 def test_every_query_parameter_on_hostile_values_is_answered(api, path, names):
     for name in names:
         for label, value in HOSTILE.items():
-            window = "" if name in ("from", "to") or path == "/api/v1/alerts" else "&" + DAY
+            window = "" if name in ("from", "to") or path == "/api/v1/alerts" else "&" + RECORDS_DAY
             url = f"{path}?{name}={value}{window}"
             _assert_answered(api.get(url), f"{name}={label} on {path}")
 
@@ -118,8 +116,8 @@ def test_the_dry_run_on_hostile_instants_and_rules_is_answered(api):
 @pytest.mark.parametrize("path", ["/api/v1/quarantine", "/api/v1/alerts/history"])
 def test_an_offset_past_what_the_store_takes_is_a_400(api, path):
     """DuckDB's OFFSET is a signed 64-bit integer: one past it was a 500 (a conversion error)."""
-    assert api.get(f"{path}?offset={MAX_OFFSET}&{DAY}").status_code == 200
-    response = api.get(f"{path}?offset={MAX_OFFSET + 1}&{DAY}")
+    assert api.get(f"{path}?offset={MAX_OFFSET}&{RECORDS_DAY}").status_code == 200
+    response = api.get(f"{path}?offset={MAX_OFFSET + 1}&{RECORDS_DAY}")
     assert response.status_code == 400
     assert f"is not between 0 and {MAX_OFFSET:,}" in response.json()["detail"]
 
@@ -132,6 +130,6 @@ def test_an_offset_past_what_the_store_takes_is_a_400(api, path):
 )  # fmt: skip
 def test_a_latency_grouping_of_nothing_or_twice_the_same_is_a_400(api, by, fragment):
     """An empty grouping made `SELECT , count(*)` (a 500); a repeated one, duplicate columns."""
-    response = api.get(f"/api/v1/analyses/latency?by={by}&{DAY}")
+    response = api.get(f"/api/v1/analyses/latency?by={by}&{RECORDS_DAY}")
     assert response.status_code == 400
     assert fragment in response.json()["detail"]

@@ -15,6 +15,7 @@ from dashboards.app import next_query, option_value, render_view, resolve_option
 from dashboards.pages import PAGES, DataSource
 from store.connection import Store
 from tests.factories import (
+    RECORDS_DAY,
     decision_attributes,
     otlp_json_logs,
     privacy_decision_attributes,
@@ -23,7 +24,6 @@ from tests.factories import (
 
 ASTRAL = "\U0001d518" * 5000
 LINK = '<a href="https://evil.example/x">click</a>'
-DAY = "from=2025-11-24T00%3A00Z&to=2025-11-25T00%3A00Z"  # the factories' records' day
 T0 = "1764000000000000000"
 
 
@@ -95,7 +95,7 @@ def test_menu_entries_are_short_with_the_whole_value_on_hover(source):
     """A 20 KB astral service name is a menu entry of at most 60 characters, label and value
     (the dropdown indexes every substring of both), the whole name its tooltip; the entry's
     value stands for the whole name when chosen."""
-    _header, controls, _content, _off, _interval = render_view(source, "/", "?" + DAY)
+    _header, controls, _content, _off, _interval = render_view(source, "/", "?" + RECORDS_DAY)
     dropdowns = {n.id: n for n in _walk(controls) if type(n).__name__ == "Dropdown"}
     options = dropdowns["service"].options + dropdowns["environment"].options
     assert {o["title"] for o in options} >= {ASTRAL, LINK}
@@ -106,7 +106,7 @@ def test_menu_entries_are_short_with_the_whole_value_on_hover(source):
 
 def test_a_chosen_long_name_reaches_the_url_whole(source):
     """The URL keeps the whole name: the view restores the menu entry that stands for it."""
-    query = "?" + DAY + "&" + urlencode({"service": ASTRAL})
+    query = "?" + RECORDS_DAY + "&" + urlencode({"service": ASTRAL})
     _header, controls, _content, _off, _interval = render_view(source, "/", query)
     (service,) = [n for n in _walk(controls) if getattr(n, "id", None) == "service"]
     assert service.value == option_value(ASTRAL)
@@ -115,7 +115,9 @@ def test_a_chosen_long_name_reaches_the_url_whole(source):
 
 def test_table_cells_are_short_with_the_whole_value_on_hover(source):
     """Long names in tables are shortened, with the whole value as the cell's title."""
-    _header, _controls, content, _off, _interval = render_view(source, "/contracts", "?" + DAY)
+    _header, _controls, content, _off, _interval = render_view(
+        source, "/contracts", "?" + RECORDS_DAY
+    )
     spans = [n for n in _walk(content) if type(n).__name__ == "Span" and getattr(n, "title", None)]
     texts = [str(n.children) for n in _walk(content) if isinstance(n, str)]
     assert all(len(t) <= 160 for t in texts)
