@@ -23,9 +23,9 @@ import pytest
 from store.connection import Store
 from tests.inprocess import InProcessServer, start_inprocess
 from tests.postgres import MISSING, Cluster, cluster, find_binaries
-from tests.sample_week import LoadedWeek, cached_week, load_week
+from tests.sample_week import LoadedWeek, copy_week, shared_week
 from tests.servers import CURRENT_TEST, REPO, require_e2e
-from tests.stores import NATIVE, StoreMaker
+from tests.stores import StoreMaker
 
 # where browser tests leave their screenshots (CI keeps artifacts/)
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -33,7 +33,7 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 # session fixtures that cost seconds to build: under pytest-xdist, the tests that use one run on
 # one worker (which builds it once) instead of each worker building its own
-_COSTLY_SESSION_FIXTURES = ("sample_week", "dashboard_server")
+_COSTLY_SESSION_FIXTURES = ("dashboard_server",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
@@ -41,13 +41,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests for pytest-xdist (``--dist loadgroup``, see pyproject.toml): the users of
     a costly session fixture together, every other test with the rest of its module (module
     fixtures are then built once, and tests that read a module's store after the others keep
-    their order)."""
+    their order).
+
+    The groups are then put in the order the workers should take them (pyproject.toml turns off
+    pytest-xdist's own, which orders by number of tests), so that neither worker waits while the
+    other builds the sample week and no long group is left for the end: one user of the sample
+    week first (its worker builds the week), then the groups starting real processes (seconds a
+    test) and the costly fixtures' users, then the other users of the week, then the rest."""
+    group_of: dict[str, str] = {}
+    kinds: dict[str, set[str]] = {}
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         costly = next((name for name in _COSTLY_SESSION_FIXTURES if name in fixtures), None)
-        item.add_marker(pytest.mark.xdist_group(costly or item.nodeid.split("::", 1)[0]))
-        if costly:  # the first user pays for building it (seconds here; minutes on a busy box)
-            item.add_marker(pytest.mark.timeout(900))
+        group = costly or item.nodeid.split("::", 1)[0]
+        group_of[item.nodeid] = group
+        item.add_marker(pytest.mark.xdist_group(group))
+        if costly or "sample_week" in fixtures:  # the first user pays for building it
+            item.add_marker(pytest.mark.timeout(900))  # (seconds here; minutes on a busy box)
+        kinds.setdefault(group, set()).update(
+            kind for kind, holds in (("week", "sample_week" in fixtures), ("costly", costly),
+                                     ("e2e", item.get_closest_marker("e2e"))) if holds
+        )  # fmt: skip
+    first_seen = {group: i for i, group in reversed(list(enumerate(group_of.values())))}
+    builder = next((g for g in first_seen if kinds[g] == {"week"}), None)
+
+    def rank(group: str) -> tuple[int, int]:
+        held = kinds[group]
+        if group == builder:
+            return (0, 0)
+        if "week" in held:
+            return (2, 0 if "e2e" in held else 1)
+        return (1, 0) if held else (3, 0)
+
+    items.sort(key=lambda item: (*rank(group_of[item.nodeid]), first_seen[group_of[item.nodeid]]))
 
 
 @pytest.hookimpl(trylast=True)
@@ -79,10 +105,9 @@ def clean_flaglens_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    """A fresh, migrated store in memory."""
-    with Store.open(":memory:") as opened:
-        yield opened
+def store(store_maker: StoreMaker, tmp_path: Path) -> Store:
+    """A fresh, migrated store: in memory, and (e2e) a DuckLake of its own (``store_maker``)."""
+    return store_maker.new(tmp_path)
 
 
 @pytest.fixture
@@ -100,13 +125,17 @@ def ingest_server(tmp_path: Path) -> Iterator[InProcessServer]:
 def sample_week(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> LoadedWeek:
-    """The default sample week through an in-process server: loaded once, then copied from
-    pytest's cache by later sessions until a source it depends on changes (``--cache-clear``
+    """The default sample week through an in-process server, loaded once per run for all the
+    workers (in the run's temp directory, which the workers share) and copied by each. Later
+    sessions copy it from pytest's cache until a source it depends on changes (``--cache-clear``
     loads it again). Loading it costs more CPU than the rest of the fast loop."""
-    cache = request.config.cache
-    if cache is None:  # -p no:cacheprovider
-        return load_week(tmp_path_factory.mktemp("week"))
-    return cached_week(cache.mkdir("flaglens-sample-week"), tmp_path_factory.mktemp("week"))
+    cache = getattr(request.config, "cache", None)  # None: -p no:cacheprovider
+    kept = cache.mkdir("flaglens-sample-week") if cache is not None else None
+    run = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp is this worker's, under the run's
+        run = run.parent
+    built = shared_week(run / "sample-week", kept)
+    return copy_week(built, tmp_path_factory.mktemp("week"))
 
 
 @pytest.fixture(scope="session")
@@ -121,12 +150,45 @@ def postgres() -> Iterator[Cluster]:
         yield running
 
 
-@pytest.fixture(params=["duckdb", pytest.param("ducklake", marks=pytest.mark.e2e)])
-def store_maker(request: pytest.FixtureRequest) -> StoreMaker:
-    """Each test that takes this runs on a DuckDB file and on a DuckLake."""
+_STORE_KINDS = ["duckdb", pytest.param("ducklake", marks=pytest.mark.e2e)]
+
+
+@pytest.fixture(scope="session")
+def lake_template(postgres: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database of the session's cluster holding a migrated, empty lake, which the lakes of
+    ``store_maker`` start as copies of."""
+    postgres.psql("CREATE DATABASE lake_template")
+    data = tmp_path_factory.mktemp("lake-template")
+    Store.open(postgres.lake_url(database="lake_template"), data_path=str(data)).close()
+    written = [path for path in data.rglob("*") if path.is_file()]
+    assert not written, f"a copy of the template would not find its data files {written}"
+    return "lake_template"
+
+
+def _maker(request: pytest.FixtureRequest) -> StoreMaker:
     if request.param == "duckdb":
-        return NATIVE
-    return StoreMaker("ducklake", request.getfixturevalue("postgres"))
+        return StoreMaker("duckdb")
+    template = request.getfixturevalue("lake_template")
+    return StoreMaker("ducklake", request.getfixturevalue("postgres"), template)
+
+
+@pytest.fixture(params=_STORE_KINDS)
+def store_maker(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
+    """Each test that takes this (or ``store``) runs on DuckDB (a file, or in memory for
+    ``store`` and ``tests/analytics/helpers.new_store``) and, e2e-marked, on a DuckLake in a
+    catalog schema of its own on the session's ``postgres`` cluster. What it opened is closed
+    after the test."""
+    maker = _maker(request)
+    yield maker
+    maker.close_all()
+
+
+@pytest.fixture(scope="module", params=_STORE_KINDS)
+def module_store_maker(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
+    """``store_maker`` for a module's fixtures: the module's tests run once per kind."""
+    maker = _maker(request)
+    yield maker
+    maker.close_all()
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,10 @@ class Cluster:
         )  # fmt: skip
         return done.stdout
 
+    def clone(self, template: str, database: str) -> None:
+        """A new ``database``, a copy of ``template`` (which nobody may be connected to)."""
+        self.psql(f'CREATE DATABASE "{database}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
 

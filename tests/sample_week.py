@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -80,24 +81,42 @@ def week_key(days: int = 7, scale: float = 1.0) -> str:
     return digest.hexdigest()[:24]
 
 
-def cached_week(cache: Path, directory: Path) -> LoadedWeek:
-    """The sample week in ``directory``: a copy of the one loaded earlier from the same sources
-    (kept under ``cache``, keyed by :func:`week_key`), or loaded now (:func:`load_week`) and
-    kept there for the next session. ``pytest --cache-clear`` loads it afresh."""
-    kept = cache / week_key()
-    if not (kept / "summary.json").exists():
-        week = load_week(directory)
-        building = cache / f"{kept.name}.{os.getpid()}"
-        shutil.rmtree(building, ignore_errors=True)
-        shutil.copytree(directory, building)
-        (building / "summary.json").write_text(json.dumps(asdict(week.summary)))
-        shutil.rmtree(kept, ignore_errors=True)
-        building.rename(kept)
-        for stale in cache.iterdir():  # only the newest week is kept
-            if stale.name != kept.name:
-                shutil.rmtree(stale, ignore_errors=True)
-        return week
-    shutil.copytree(kept, directory, dirs_exist_ok=True)
+def shared_week(built: Path, cache: Path | None) -> Path:
+    """The sample week loaded once into ``built`` for every worker of this run: the first to ask
+    builds it (copied from a week kept under ``cache``, keyed by :func:`week_key`, or loaded now
+    by :func:`load_week` and kept there for later sessions) while the others wait on a lock;
+    later callers find it built. ``pytest --cache-clear`` loads it afresh."""
+    built.parent.mkdir(parents=True, exist_ok=True)
+    with open(built.parent / f"{built.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (built / "summary.json").exists():
+            return built
+        kept = cache / week_key() if cache is not None else None
+        if kept is not None and (kept / "summary.json").exists():
+            shutil.copytree(kept, built)
+            return built
+        loading = built.with_name(f"{built.name}.loading")
+        shutil.rmtree(loading, ignore_errors=True)
+        loading.mkdir()
+        week = load_week(loading)
+        (loading / "summary.json").write_text(json.dumps(asdict(week.summary)))
+        if cache is not None and kept is not None:
+            keeping = cache / f"{kept.name}.{os.getpid()}"
+            shutil.rmtree(keeping, ignore_errors=True)
+            shutil.copytree(loading, keeping)
+            shutil.rmtree(kept, ignore_errors=True)
+            keeping.rename(kept)
+            for stale in cache.iterdir():  # only the newest week is kept
+                if stale.name != kept.name:
+                    shutil.rmtree(stale, ignore_errors=True)
+        loading.rename(built)
+        return built
+
+
+def copy_week(built: Path, directory: Path) -> LoadedWeek:
+    """A copy of the week in ``built`` (see :func:`shared_week`) in ``directory``, the caller's own
+    to open read-write."""
+    shutil.copytree(built, directory, dirs_exist_ok=True)
     summary = SendSummary(**json.loads((directory / "summary.json").read_text()))
     manifest = json.loads((directory / MANIFEST).read_text())
     return LoadedWeek(directory, directory / "flaglens.duckdb", directory / KEY_FILE, manifest,

@@ -60,11 +60,9 @@ def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...])
 
 def new_store(tmp_path: Path | None = None, maker: StoreMaker = NATIVE) -> Store:
     """A fresh, migrated store: in memory, or the lake ``maker`` opens in ``tmp_path``."""
-    if maker.cluster is None:
-        return Store.open(":memory:")
-    if tmp_path is None:
+    if maker.cluster is not None and tmp_path is None:
         raise ValueError("a lake store needs tmp_path for its data files")
-    return maker.open(tmp_path, "known")
+    return maker.new(tmp_path or Path("."))
 
 
 def add_change(store: Store, attributes: dict, at: datetime, request_id: int = 1) -> None:

@@ -49,8 +49,8 @@ def test_budget_consumed_remaining_and_burn_rates(tmp_path, store_maker):
     assert status.state == "page"
 
 
-def test_minimum_events_guard(tmp_path):
-    store = new_store(tmp_path)
+def test_minimum_events_guard(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     add_spans(store, service="api", start=AT - timedelta(minutes=20), every=timedelta(minutes=1),
               count=20, errors={3, 4, 5})  # fmt: skip
     status = budget_status(store.cursor(), _slo(), AT)
@@ -58,8 +58,8 @@ def test_minimum_events_guard(tmp_path):
     assert status.state == "insufficient_data"  # 20 events < min_events 50
 
 
-def test_latency_sli_counts_slow_spans(tmp_path):
-    store = new_store(tmp_path)
+def test_latency_sli_counts_slow_spans(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     durations = [100.0] * 90 + [400.0] * 10
     add_spans(store, service="api", start=AT - timedelta(hours=2), every=timedelta(minutes=1),
               count=100, duration_ms=durations)  # fmt: skip
@@ -70,8 +70,8 @@ def test_latency_sli_counts_slow_spans(tmp_path):
     assert status.consumed == pytest.approx(10 / (0.05 * 100))
 
 
-def test_budget_series_is_cumulative(tmp_path):
-    store = new_store(tmp_path)
+def test_budget_series_is_cumulative(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     start = AT - timedelta(hours=4)
     add_spans(store, service="api", start=start, every=timedelta(minutes=1), count=240,
               errors={10, 70, 71})  # fmt: skip
@@ -157,9 +157,9 @@ def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path, store_make
     assert (latency.total, latency.bad) == (45, 45 - (9 + 13 + 0 + 5 + 2 + 2 + 7 + 3))
 
 
-def test_shared_scan_gives_each_slo_its_own_counts(tmp_path):
+def test_shared_scan_gives_each_slo_its_own_counts(tmp_path, store_maker):
     """budget_statuses (one scan for every span SLO) agrees with counting each SLO alone."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     start = AT - timedelta(days=40)
     # api: prod and staging, 1 every 2 h over 40 days, durations 0..950 ms; web: prod only
     durations = [float(i % 20) * 50 for i in range(480)]
@@ -202,8 +202,8 @@ def test_shared_scan_gives_each_slo_its_own_counts(tmp_path):
     assert web.burn_rates["5m"] == pytest.approx(1 / 0.05)
 
 
-def test_burn_rate_over_any_window(tmp_path):
-    store = new_store(tmp_path)
+def test_burn_rate_over_any_window(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     add_spans(store, service="api", start=AT - timedelta(hours=2), every=timedelta(minutes=1),
               count=120, errors={5, 6, 70})  # fmt: skip
     rate, total, bad = burn_rate(

@@ -21,8 +21,8 @@ WEEK = TimeWindow(T0, T0 + timedelta(days=2))
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    store = new_store(tmp_path_factory.mktemp("masks"))
+def store(tmp_path_factory, module_store_maker):
+    store = new_store(tmp_path_factory.mktemp("masks"), module_store_maker)
     fill_mixed(store.cursor())
     return store
 

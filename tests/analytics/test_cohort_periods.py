@@ -41,9 +41,9 @@ def _tuples(periods):
 
 
 @pytest.fixture
-def hand_built(tmp_path):
+def hand_built(tmp_path, store_maker):
     """Three days of a few subjects, counted by hand below."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     at = [D0 + HOUR, D0 + 13 * HOUR, D0 + DAY + HOUR, D0 + DAY + 13 * HOUR, D0 + 2 * DAY + HOUR]
     # (time, subjects, environment, cohort)
     for when, subjects, env, cohort in (
@@ -174,8 +174,8 @@ def test_two_refreshes_at_once_record_each_period_once(hand_built, writer):
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory):
-    store = new_store(tmp_path_factory.mktemp("mixed"))
+def mixed(tmp_path_factory, module_store_maker):
+    store = new_store(tmp_path_factory.mktemp("mixed"), module_store_maker)
     fill_mixed(store.cursor())
     return store
 

@@ -31,8 +31,8 @@ BAD_STATE = MISSING | {"pointer": "/privacy.consent.state", "message": "not one 
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = new_store(tmp_path)
+def store(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     # hour 0: 30 accepted, 2 rejected (one with two errors); hour 1: 10 accepted, 0 rejected;
     # hour 2: 0 accepted, 1 rejected
     add_decisions(

@@ -11,7 +11,12 @@ from analytics.contract_preview import preview_contracts
 from analytics.windows import TimeWindow, parse_instant
 from contracts import load_registry
 from store.connection import Store
-from tests.contracts.copies import copy_contracts, new_version, privacy_allowing_breaks
+from tests.contracts.copies import (
+    copy_contracts,
+    new_version,
+    privacy_allowing_breaks,
+    require_legal_basis,
+)
 from tests.sample_week import WEEK_END
 
 PRIVACY = "feature_flag.evaluation.privacy"
@@ -28,10 +33,6 @@ def privacy_copy(root, change):
     directory = copy_contracts(root)
     new_version(directory, PRIVACY, "1.1.0", "1.2.0", change)
     return directory
-
-
-def require_legal_basis(schema):
-    schema["required"] = [*schema["required"], "privacy.legal_basis"]
 
 
 @pytest.fixture(scope="module")

@@ -86,15 +86,15 @@ def test_each_kind_of_unauthorized_change(tmp_path, keys, store_maker):
     assert reviewed["c6"].signature is SignatureStatus.WRONG_ENVIRONMENT
 
 
-def test_unknown_key_is_reported(tmp_path, keys):
-    store = new_store(tmp_path)
+def test_unknown_key_is_reported(tmp_path, keys, store_maker):
+    store = new_store(tmp_path, store_maker)
     add_change(store, _change(keys, 1), T0 + timedelta(hours=1))
     found = unauthorized_mutations(store.cursor(), WINDOW, load_rules(), KeyRing({}))
     assert found[0].reasons == ("signature_unknown_key",)
 
 
-def test_drift_is_a_version_no_authorized_change_produced(tmp_path, keys):
-    store = new_store(tmp_path)
+def test_drift_is_a_version_no_authorized_change_produced(tmp_path, keys, store_maker):
+    store = new_store(tmp_path, store_maker)
     add_change(store, _change(keys, 1, version="v1"), T0)  # flag-1 v1, authorized
     add_change(store, _change(keys, 1, version="v2", key=None), T0 + timedelta(hours=1))
     hour = timedelta(hours=1)
@@ -138,9 +138,9 @@ def test_broken_governance_files_name_the_problem(tmp_path, text, message):
         load_rules(path)
 
 
-def test_discounted_approvals_are_named(tmp_path, keys):
+def test_discounted_approvals_are_named(tmp_path, keys, store_maker):
     """Self-approval and an approver named twice do not count, and the review says so."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     approvers = ("bob@example.com", "dana@example.com", "dana@example.com")
     add_change(store, _change(keys, 1, module="privacy", actor="bob@example.com",
                               approvers=approvers), T0 + timedelta(hours=1))  # fmt: skip
@@ -155,10 +155,10 @@ def test_discounted_approvals_are_named(tmp_path, keys):
     assert review.as_dict()["discounted_approvals"][1]["reason"] == "duplicate"
 
 
-def test_each_drift_says_why_it_is_drift(tmp_path, keys):
+def test_each_drift_says_why_it_is_drift(tmp_path, keys, store_maker):
     """Never recorded, approved only elsewhere, produced only by an unauthorized change, and
     served before the change that approved it."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     hour = timedelta(hours=1)
     add_change(store, _change(keys, 1, version="v1"), T0 + 5 * hour)  # approved at 05:00
     add_change(store, _change(keys, 1, version="v2", key=None), T0 + hour)  # unsigned

@@ -70,10 +70,10 @@ def _impacts(store, hours: int):
     return {i.change.change_id: i for i in found}
 
 
-def test_a_harmless_change_three_hours_after_a_regression_is_not_blamed(tmp_path):
+def test_a_harmless_change_three_hours_after_a_regression_is_not_blamed(tmp_path, store_maker):
     """Its windows leave the regression out; the regression's end before it; another service
     of the regression keeps its full windows."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     _web(store, 30, worse_from=12)
     _web(store, 30, worse_from=12, service="side")
     _flag(store, "bad", ("web", "side"), 30)
@@ -99,8 +99,10 @@ def test_a_harmless_change_three_hours_after_a_regression_is_not_blamed(tmp_path
     assert rows["windows"]["web"]["adjusted_for"] == ["chg-bad"]
 
 
-def test_two_changes_minutes_apart_are_confounded_and_neither_is_called_the_regression(tmp_path):
-    store = new_store(tmp_path)
+def test_two_changes_minutes_apart_are_confounded_and_neither_is_called_the_regression(
+    tmp_path, store_maker
+):
+    store = new_store(tmp_path, store_maker)
     _web(store, 30, worse_from=12)
     _flag(store, "first", ("web",), 30)
     _flag(store, "second", ("web",), 30)
@@ -117,10 +119,10 @@ def test_two_changes_minutes_apart_are_confounded_and_neither_is_called_the_regr
     assert first.score_effect == "web error_rate"
 
 
-def test_budget_burn_is_charged_to_the_change_whose_window_it_falls_in(tmp_path):
+def test_budget_burn_is_charged_to_the_change_whose_window_it_falls_in(tmp_path, store_maker):
     """A harmless change at 12:00 and a regression at 20:00: the harmless one's burn window
     ends at 20:00; the regression's runs on to the end of its reach."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     failed = _web(store, 48, worse_from=20)
     _flag(store, "calm", ("web",), 48)
     _flag(store, "bad", ("web",), 48)
@@ -140,9 +142,9 @@ def test_budget_burn_is_charged_to_the_change_whose_window_it_falls_in(tmp_path)
     assert found["chg-bad"].verdict == "regression"
 
 
-def test_a_regression_forty_hours_later_is_not_charged_to_an_earlier_change(tmp_path):
+def test_a_regression_forty_hours_later_is_not_charged_to_an_earlier_change(tmp_path, store_maker):
     """Out of the earlier change's reach: its burn window ends 24 hours after it."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     failed = _web(store, 64, worse_from=52)
     _flag(store, "calm", ("web",), 64)
     _flag(store, "bad", ("web",), 64)

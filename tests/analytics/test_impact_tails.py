@@ -42,9 +42,9 @@ def _durations(rng: np.random.Generator, slow_share: float) -> list[float]:
 
 
 @pytest.fixture
-def samples(tmp_path):
+def samples(tmp_path, store_maker):
     """The store, and each service's before and after durations."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     # the data runs to 07:00, so that both windows are the full three hours
     add_spans(store, service="clock", start=T0, every=timedelta(minutes=10), count=43)
     rng = np.random.default_rng(2026)

@@ -13,11 +13,19 @@ import pytest
 
 from analytics import cohort_periods, impact_facts
 from analytics.analyses import ANALYSES, Query
+from analytics.contract_preview import preview_contracts
 from analytics.session import AnalyticsConfig, Session
 from analytics.windows import TimeWindow
+from contracts import load_registry
 from store.connection import Store
 from store.transfer import copy_file_into
 from store.writer import StoreWriter
+from tests.contracts.copies import (
+    copy_contracts,
+    new_version,
+    privacy_allowing_breaks,
+    require_legal_basis,
+)
 from tests.sample_week import LoadedWeek, load_week
 from tests.stores import StoreMaker
 
@@ -71,6 +79,22 @@ def test_every_analysis_answers_the_same_on_the_lake(small_day, week_stores, nam
     expected = Session(native.cursor, config).analyze(name, query)
     assert expected, f"{name} found nothing on the sample week: the comparison would be empty"
     assert Session(lake.cursor, config).analyze(name, query) == expected
+
+
+def test_contract_previews_answer_the_same_on_the_lake(small_day, week_stores, tmp_path):
+    """What proposed contracts would pass out of the quarantine and reject among the stored
+    records (the previews ``tests/analytics/test_contract_preview.py`` checks on the week)."""
+    native, lake = week_stores
+    allowing = copy_contracts(tmp_path / "allowing")
+    privacy_allowing_breaks(allowing, purpose_optional=True)
+    tighter = copy_contracts(tmp_path / "tighter")
+    new_version(tighter, "feature_flag.evaluation.privacy", "1.1.0", "1.2.0", require_legal_basis)
+    for directory in (allowing, tighter):
+        registry = load_registry(directory)
+        expected = preview_contracts(native.cursor(), registry, _window(small_day.manifest))
+        assert expected.as_dict()["would_pass"] + expected.as_dict()["would_reject"] > 0
+        found = preview_contracts(lake.cursor(), registry, _window(small_day.manifest))
+        assert found.as_dict() == expected.as_dict()
 
 
 def test_the_periodic_recording_records_the_same_on_the_lake(small_day, tmp_path, week_stores):

@@ -18,8 +18,8 @@ from tests.analytics.helpers import add_decisions, add_engagement, add_spans, ne
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 
 
-def test_percentiles_per_service_and_bucket(tmp_path):
-    store = new_store(tmp_path)
+def test_percentiles_per_service_and_bucket(tmp_path, store_maker):
+    store = new_store(tmp_path, store_maker)
     durations = [float(d) for d in range(1, 201)]
     add_spans(store, service="a", start=T0, every=timedelta(seconds=36), count=200,
               duration_ms=durations, errors={0, 1})  # fmt: skip
@@ -106,9 +106,9 @@ def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp
         assert row.p99 == pytest.approx(np.quantile(mine, 0.99))
 
 
-def test_cohort_shifts_are_adjusted_together_and_say_if_significant(tmp_path):
+def test_cohort_shifts_are_adjusted_together_and_say_if_significant(tmp_path, store_maker):
     """Benjamini–Hochberg over every cohort compared at once; `significant` is adjusted p."""
-    store = new_store(tmp_path)
+    store = new_store(tmp_path, store_maker)
     day = timedelta(days=1)
     # three cohorts, 200 exposed a side; engaged before/after: a 50/100, b 50/69, c 50/50
     for cohort, after_engaged in (("a", 100), ("b", 69), ("c", 50)):

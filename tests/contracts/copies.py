@@ -21,6 +21,12 @@ def copy_contracts(root: Path) -> Path:
     return target
 
 
+def require_legal_basis(schema: dict[str, Any]) -> None:
+    """A change for :func:`new_version`: privacy decisions must name their legal basis (no
+    stored one does)."""
+    schema["required"] = [*schema["required"], "privacy.legal_basis"]
+
+
 def custom_schema(version: str = "1.0.0", **changes: Any) -> dict[str, Any]:
     """A small contract of its own (event ``custom.event``), valid unless changed."""
     schema: dict[str, Any] = {

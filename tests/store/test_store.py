@@ -1,5 +1,5 @@
-"""Opening a store read-write: the file is attached with flaglens' row group size, and
-everything else stays as when DuckDB opens the file directly."""
+"""Opening a store read-write: the store (a file, or a lake) is attached with flaglens' row
+group size, every thread's cursor reads it, and a file's spill directory is beside it."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import threading
 from store.connection import ROW_GROUP_SIZE, Store
 
 
-def test_cursors_of_every_thread_use_the_attached_file(tmp_path):
-    path = tmp_path / "s.duckdb"
-    with Store.open(path) as store:
-        assert store.row_group_size == ROW_GROUP_SIZE
+def test_cursors_of_every_thread_use_the_attached_store(tmp_path, store_maker):
+    url, data_path = store_maker.url(tmp_path)
+    with Store.open(url, data_path=data_path) as store:
+        if store_maker.kind == "duckdb":  # a lake's Parquet files are sized by DuckLake
+            assert store.row_group_size == ROW_GROUP_SIZE
         store.cursor().execute("CREATE TABLE t AS SELECT 42 AS x")
         seen = []
         thread = threading.Thread(
@@ -20,7 +21,7 @@ def test_cursors_of_every_thread_use_the_attached_file(tmp_path):
         thread.start()
         thread.join()
         assert seen == [[(42,)]]
-    with Store.open(path, read_only=True) as store:
+    with Store.open(url, data_path=data_path, read_only=True) as store:
         assert store.cursor().execute("SELECT x FROM t").fetchall() == [(42,)]
 
 

@@ -29,8 +29,8 @@ def _outbox_ids(store: Store) -> list[int]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "w.duckdb") as store:
+def store(tmp_path, store_maker):
+    with store_maker.open(tmp_path, "w") as store:
         yield store
 
 
@@ -64,13 +64,22 @@ def _duplicate_key(cursor):
     _outbox_row(cursor, 1)
 
 
+def _needs_key_constraints(fn, maker):
+    if fn is _duplicate_key and maker.kind == "ducklake":
+        pytest.skip("a lake has no key constraints, so a duplicate key is no error there "
+                    "(store/migrations.py)")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("fn", "error"),
     [(_raises, ValueError), (_bad_sql, TerminalStoreError), (_duplicate_key, StoreError)],
     ids=["raises", "bad-sql", "duplicate-key"],
 )
-def test_a_failing_write_fn_is_rolled_back_with_its_error_on_the_future(store, fn, error):
+def test_a_failing_write_fn_is_rolled_back_with_its_error_on_the_future(
+    store, store_maker, fn, error
+):
     """Nothing it wrote stays; DuckDB's errors arrive translated, with DuckDB's as the cause."""
+    _needs_key_constraints(fn, store_maker)
     with StoreWriter(store) as writer:
         future = writer.execute_write_fn(fn)
         with pytest.raises(error) as caught:
@@ -100,9 +109,10 @@ def _commits(cursor):
     [_raises, _bad_sql, _duplicate_key, _begins, _commits_and_raises, _commits],
     ids=["raises", "bad-sql", "duplicate-key", "begins", "commits-and-raises", "commits"],
 )
-def test_a_failing_write_fn_never_breaks_ingest_groups(store, fn):
+def test_a_failing_write_fn_never_breaks_ingest_groups(store, store_maker, fn):
     """After any failure (even one that ended the writer's transaction itself) the next group
     and the next write function commit."""
+    _needs_key_constraints(fn, store_maker)
     with StoreWriter(store, max_group_delay=0) as writer:
         with pytest.raises(Exception):  # noqa: B017 - each case fails its own way
             writer.execute_write_fn(fn).result(10)

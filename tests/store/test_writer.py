@@ -87,9 +87,9 @@ def test_rows_stored_before_the_writer_started_are_found_in_the_database(tmp_pat
             assert write(second, [("new", T0 + 2 * SECOND)]) == 1  # from memory
 
 
-def test_keys_the_writer_forgot_are_found_in_the_database(tmp_path):
+def test_keys_the_writer_forgot_are_found_in_the_database(tmp_path, store_maker):
     with (
-        Store.open(tmp_path / "w.duckdb") as store,
+        store_maker.open(tmp_path, "w") as store,
         StoreWriter(store, max_group_delay=0, recent_keys=4) as w,
     ):
         for second in range(5):
@@ -100,12 +100,12 @@ def test_keys_the_writer_forgot_are_found_in_the_database(tmp_path):
         assert write(w, [("0-1", T0 + 1), ("4-2", T0 + 4 * SECOND + 2)]) == 2
 
 
-def test_memory_and_database_give_the_same_answers(tmp_path):
+def test_memory_and_database_give_the_same_answers(tmp_path, store_maker):
     """Random requests with repeated ids and times, some late: every request's duplicate count
     and the stored rows match what a lookup of the whole table says they must be."""
     rng = random.Random(7)
     with (
-        Store.open(tmp_path / "w.duckdb") as store,
+        store_maker.open(tmp_path, "w") as store,
         StoreWriter(store, max_group_delay=0, recent_keys=40) as w,
     ):
         expected: list[tuple[str, int]] = []
@@ -145,9 +145,9 @@ def test_recent_keys_forgets_the_oldest_second_and_raises_its_floor():
 
 
 @pytest.mark.parametrize("capacity", [0, 1])
-def test_a_tiny_memory_still_answers_correctly(tmp_path, capacity):
+def test_a_tiny_memory_still_answers_correctly(tmp_path, capacity, store_maker):
     with (
-        Store.open(tmp_path / "w.duckdb") as store,
+        store_maker.open(tmp_path, "w") as store,
         StoreWriter(store, max_group_delay=0, recent_keys=capacity) as w,
     ):
         assert write(w, [("a", T0), ("b", T0 + SECOND)]) == 0
