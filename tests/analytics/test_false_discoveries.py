@@ -20,7 +20,6 @@ from analytics.governance import load_rules, review_changes
 from analytics.impact import ChangeImpact, assess, judge
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
-from store.connection import Store
 from tests.analytics.month import DAYS, HALF_WIDTH, START, build_month
 
 PAGE = 6
@@ -28,8 +27,8 @@ SEED = 1
 
 
 @pytest.fixture(scope="module")
-def month_impacts() -> list[ChangeImpact]:
-    with Store.open(":memory:") as store:
+def month_impacts(module_store_maker, tmp_path_factory) -> list[ChangeImpact]:
+    with module_store_maker.new(tmp_path_factory.mktemp("month")) as store:
         month = build_month(store, SEED)
         cursor = store.cursor()
         window = TimeWindow(START, START + timedelta(days=DAYS))
