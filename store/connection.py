@@ -34,7 +34,7 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
             f"database {path} is in use by another process (a running `flaglens serve`?); "
             f"stop it, or query through its dashboards. DuckDB said: {text}"
         )
-    if "No space left on device" in text or "Disk quota exceeded" in text:
+    if _is_disk_full(text):
         return StoreFull(
             f"disk full: cannot write the database {path}; free space on its file system "
             f"(exporters are answered 503 / UNAVAILABLE and retry meanwhile). DuckDB said: {text}"
@@ -51,10 +51,21 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
     return TerminalStoreError(f"database error on {path}: {text}")
 
 
+def _is_disk_full(text: str) -> bool:
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
 def is_conflict(exc: BaseException) -> bool:
-    """A commit refused because another transaction changed the same thing: worth retrying."""
+    """A commit refused because another transaction changed the same thing: worth retrying.
+
+    A commit that could not write its WAL is a TransactionException too ("Failed to commit:
+    Could not write file ..."), but no conflict: retrying it at once only delays the answer.
+    """
+    text = str(exc)
+    if "Could not write file" in text or _is_disk_full(text):
+        return False
     return isinstance(exc, duckdb.TransactionException) or (
-        isinstance(exc, duckdb.Error) and "Transaction conflict" in str(exc)
+        isinstance(exc, duckdb.Error) and "Transaction conflict" in text
     )
 
 

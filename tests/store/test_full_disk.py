@@ -102,4 +102,5 @@ def test_a_full_disk_is_reported_with_its_cause_and_recovered_from(tmp_path):
     failures = [line for line in output.splitlines() if "write failed" in line]
     assert 1 <= len(failures) <= 2, output  # once per interval, not once per failed commit
     assert "writes succeed again" in output
+    assert "commit conflicted" not in output  # a full disk is answered at once, not retried
     assert "Traceback" not in output
