@@ -130,6 +130,11 @@ def start_server(
         *extra,
     ]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    # a server imports ~1,500 modules; where the environment says not to write their bytecode
+    # (PYTHONDONTWRITEBYTECODE, as in some containers), every start would compile them all
+    # again, seconds of CPU each time: the first server writes it, later ones read it
+    if env is None or "PYTHONDONTWRITEBYTECODE" not in env:
+        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
     process = subprocess.Popen(
         command, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
