@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"^flaglens: (?P<what>.+?) listening on (?P<url>\S+)$")
 
@@ -67,6 +69,19 @@ class ServerProcess:
     def grpc_target(self) -> str:
         """host:port of the OTLP/gRPC listener."""
         return self.urls["OTLP/gRPC"].split("://", 1)[1]
+
+    def decode_workers(self, count: int, timeout: float = 30) -> list[psutil.Process]:
+        """The server's ``count`` decode workers, once that many run (they start in the
+        background; its resource tracker is a child too, but not a worker)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            children = psutil.Process(self.process.pid).children()
+            workers = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+            if len(workers) == count:
+                return workers
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} decode workers, found {len(workers)}")
+            time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Stop the server (SIGTERM drains the writer; SIGKILL is a crash) and wait for it."""
