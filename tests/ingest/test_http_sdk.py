@@ -32,18 +32,44 @@ def _send_logs(url: str, attribute_maps: list[dict]) -> None:
     provider.shutdown()
 
 
-def test_sdk_logs_valid_stored_invalid_quarantined(tmp_path):
-    """Valid decisions land in `decisions`, invalid ones in `quarantine` with their reasons."""
-    db = tmp_path / "f.duckdb"
+def _send_spans(url: str) -> None:
+    provider = TracerProvider(resource=Resource.create(RESOURCE))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces")))
+    tracer = provider.get_tracer("tests")
+    for status in (200, 200, 503):
+        with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as span:
+            span.set_attribute("http.route", "/checkout")
+            span.set_attribute("http.response.status_code", status)
+            span.add_event("feature_flag.evaluation", decision_attributes())
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+    provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One server, sent 40 valid and 3 invalid decisions as logs and 3 server spans with a
+    decision event each, then stopped; yields a connection to its store. (The tests read apart
+    what each signal stored: a server each would cost a start.)"""
+    db = tmp_path_factory.mktemp("http-sdk") / "f.duckdb"
     valid = [decision_attributes() for _ in range(40)]
     invalid = [privacy_decision_attributes(**{"privacy.consent.state": None}) for _ in range(3)]
     with running_server(db) as server:
         _send_logs(server.http_url, valid + invalid)
-    con = duckdb.connect(str(db), read_only=True)
-    stored = con.sql("select count(*), count(distinct decision_id) from decisions").fetchone()
+        _send_spans(server.http_url)
+    with duckdb.connect(str(db), read_only=True) as con:
+        yield con
+
+
+def test_sdk_logs_valid_stored_invalid_quarantined(exported):
+    """Valid decisions land in `decisions`, invalid ones in `quarantine` with their reasons."""
+    con = exported
+    stored = con.sql(
+        "select count(*), count(distinct decision_id) from decisions where source = 'log'"
+    ).fetchone()
     reasons = con.sql("select contract_id, errors from quarantine").fetchall()
     ledger = con.sql(
-        "select sum(received), sum(accepted), sum(rejected) from ingest_log"
+        "select sum(received), sum(accepted), sum(rejected) from ingest_log where signal = 'logs'"
     ).fetchone()
     assert stored == (40, 40)
     assert len(reasons) == 3
@@ -53,27 +79,13 @@ def test_sdk_logs_valid_stored_invalid_quarantined(tmp_path):
     assert ledger == (43, 40, 3)
 
 
-def test_sdk_spans_stored_with_decision_events(tmp_path):
+def test_sdk_spans_stored_with_decision_events(exported):
     """Server spans are stored for SLIs and their feature_flag.evaluation events as decisions."""
-    db = tmp_path / "f.duckdb"
-    with running_server(db) as server:
-        provider = TracerProvider(resource=Resource.create(RESOURCE))
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.http_url}/v1/traces"))
-        )
-        tracer = provider.get_tracer("tests")
-        for status in (200, 200, 503):
-            with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as span:
-                span.set_attribute("http.route", "/checkout")
-                span.set_attribute("http.response.status_code", status)
-                span.add_event("feature_flag.evaluation", decision_attributes())
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-        provider.shutdown()
-    con = duckdb.connect(str(db), read_only=True)
+    con = exported
     spans = con.sql(
         "select kind, status_code, http_status_code from spans order by http_status_code"
     ).fetchall()
-    decisions = con.sql("select source, count(*) from decisions group by source").fetchall()
+    decisions = con.sql("select source, count(*) from decisions group by source order by source")
     assert spans == [("server", "unset", 200), ("server", "unset", 200), ("server", "error", 503)]
-    assert decisions == [("span_event", 3)]
+    # the logs' 40 (the other test) and the spans' 3 events, nothing else
+    assert decisions.fetchall() == [("log", 40), ("span_event", 3)]
