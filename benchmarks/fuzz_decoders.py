@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/fuzz_decoders.py --examples 100000
     .venv/bin/python benchmarks/fuzz_decoders.py --examples 0 --compiled-seconds 60
+    .venv/bin/python benchmarks/fuzz_decoders.py --examples 0 --logs-pb-examples 2000
 
 Every body (random, mutated, grafted or with extreme field values; logs, traces and metrics) goes
 through decoding, canonical mapping, limits and contracts, and what comes out is committed to a
@@ -13,6 +14,10 @@ commit fails the run with the body that caused it (hypothesis shrinks it first).
 damaged copies of the ingest benchmark's body (bytes overwritten, the tail cut off) with random
 limits go straight into it; it must not crash, and whenever it returns records instead of
 declining, the Python path must give the very same records.
+
+``--logs-pb-examples N`` runs the three properties of tests/ingest/test_logs_pb.py (well-formed
+requests take the compiled path; it declines exactly the requests over a limit; it never
+disagrees on damaged bytes) with N examples each instead of the suite's few.
 """
 
 from __future__ import annotations
@@ -33,7 +38,18 @@ from ingest.limits import Limits  # noqa: E402
 from store.connection import Store  # noqa: E402
 from store.writer import StoreWriter  # noqa: E402
 from tests.ingest.fuzzing import Case, cases, check_case  # noqa: E402
-from tests.ingest.test_logs_pb import as_seen, compiled, python_path  # noqa: E402
+from tests.ingest.test_logs_pb import (  # noqa: E402
+    any_limits,
+    as_seen,
+    compiled,
+    declines_exactly_over_a_limit,
+    mutated,
+    never_disagrees_on_damaged_bytes,
+    python_path,
+    requests,
+    tight_limits,
+    well_formed_take_the_compiled_path,
+)
 
 
 def fuzz_compiled(seconds: float, seed: int = 7) -> tuple[int, int]:
@@ -71,11 +87,32 @@ def fuzz_compiled(seconds: float, seed: int = 7) -> tuple[int, int]:
     return tried, declined
 
 
+def logs_pb_properties(examples: int) -> None:
+    """tests/ingest/test_logs_pb.py's properties with ``examples`` examples each."""
+    longer = settings(max_examples=examples, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))  # fmt: skip
+    for name, prop in [
+        ("well-formed requests", given(raw=requests())(well_formed_take_the_compiled_path)),
+        ("over a limit", given(raw=requests(), limits=tight_limits)(declines_exactly_over_a_limit)),
+        (
+            "damaged bytes",
+            given(raw=mutated(), limits=any_limits)(never_disagrees_on_damaged_bytes),
+        ),
+    ]:
+        started = time.perf_counter()
+        longer(prop)()
+        print(f"compiled logs decoder, {name}: {examples:,} examples in "
+              f"{time.perf_counter() - started:.0f} s, none differed")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=20_000)
     parser.add_argument("--compiled-seconds", type=float, default=0)
+    parser.add_argument("--logs-pb-examples", type=int, default=0)
     args = parser.parse_args()
+    if args.logs_pb_examples:
+        logs_pb_properties(args.logs_pb_examples)
     if args.compiled_seconds:
         tried, declined = fuzz_compiled(args.compiled_seconds)
         print(f"compiled decoder: {tried:,} damaged bodies, {declined:,} declined, none differed")

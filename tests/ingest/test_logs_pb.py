@@ -102,9 +102,16 @@ def requests(draw: st.DrawFn) -> bytes:
     return request.SerializeToString()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=requests())
-def test_well_formed_requests_take_the_compiled_path_with_the_same_records(raw):
+# Examples per property in the suite (hypothesis draws new ones each run and replays the failures
+# it saved); `benchmarks/fuzz_decoders.py --logs-pb-examples N` runs the same three properties
+# with N examples each (docs/testing.md).
+EXAMPLES = 40
+PROPERTY = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def well_formed_take_the_compiled_path(raw: bytes) -> None:
     limits = Limits()
     expected = python_path(raw, limits)
     assert not isinstance(expected, IngestError)
@@ -112,6 +119,12 @@ def test_well_formed_requests_take_the_compiled_path_with_the_same_records(raw):
     fast = compiled(raw, limits)
     assert fast is not None
     assert as_seen(fast) == as_seen([item.record for item in expected])
+
+
+@PROPERTY
+@given(raw=requests())
+def test_well_formed_requests_take_the_compiled_path_with_the_same_records(raw):
+    well_formed_take_the_compiled_path(raw)
 
 
 @st.composite
@@ -138,9 +151,7 @@ tight_limits = st.builds(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=requests(), limits=tight_limits)
-def test_the_compiled_path_declines_exactly_the_requests_over_a_limit(raw, limits):
+def declines_exactly_over_a_limit(raw: bytes, limits: Limits) -> None:
     fast = compiled(raw, limits)
     expected = python_path(raw, limits)
     over = isinstance(expected, IngestError) or any(i.limit_violations for i in expected)
@@ -149,9 +160,16 @@ def test_the_compiled_path_declines_exactly_the_requests_over_a_limit(raw, limit
         assert as_seen(fast) == as_seen([item.record for item in expected])  # type: ignore[union-attr]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=mutated(), limits=tight_limits | st.just(Limits()))
-def test_the_compiled_path_never_disagrees_on_damaged_bytes(raw, limits):
+@PROPERTY
+@given(raw=requests(), limits=tight_limits)
+def test_the_compiled_path_declines_exactly_the_requests_over_a_limit(raw, limits):
+    declines_exactly_over_a_limit(raw, limits)
+
+
+any_limits = tight_limits | st.just(Limits())
+
+
+def never_disagrees_on_damaged_bytes(raw: bytes, limits: Limits) -> None:
     fast = compiled(raw, limits)
     if fast is None:
         return  # declined: the Python path decides alone
@@ -159,6 +177,12 @@ def test_the_compiled_path_never_disagrees_on_damaged_bytes(raw, limits):
     assert not isinstance(expected, IngestError), f"Python path refused it: {expected}"
     assert all(not item.limit_violations for item in expected)
     assert as_seen(fast) == as_seen([item.record for item in expected])
+
+
+@PROPERTY
+@given(raw=mutated(), limits=any_limits)
+def test_the_compiled_path_never_disagrees_on_damaged_bytes(raw, limits):
+    never_disagrees_on_damaged_bytes(raw, limits)
 
 
 def _one_record(resource: dict[str, Any] | None = None, **attributes: Any) -> bytes:
