@@ -1,4 +1,4 @@
-"""Schema migrations: numbered SQL files applied in order, each once, each in a transaction.
+"""Schema migrations: numbered SQL files applied in order, each once, in one transaction.
 
 To change the schema, add ``migrations/NNNN_what.sql`` with the next number; never edit a
 released file. ``schema_migrations`` records what was applied and when; on a lake it is a table
@@ -10,8 +10,7 @@ constraints (nor indexes): on a lake they are left out of the statements
 transaction). Every other type and clause the migrations use (JSON, STRUCT, lists, UTINYINT,
 DEFAULT, NOT NULL, ALTER TABLE ADD COLUMN) DuckLake has.
 
-On a lake, the pending migrations are applied in one transaction. Several processes may open a
-new lake at once: a migration that loses the race (DuckLake refuses
+Several processes may open a new lake at once: a migration that loses the race (DuckLake refuses
 to create a table another transaction created) is not retried blindly; the version is read again
 and only what is still missing is applied.
 """
@@ -108,9 +107,10 @@ def _migrate(con: duckdb.DuckDBPyConnection, up_to: int | None, dialect: Dialect
                 for migration in available_migrations()
                 if migration.version > current and (up_to is None or migration.version <= up_to)
             ]
-            # a DuckLake commit costs catalog round trips whatever it holds: all pending
-            # migrations of a lake go in one transaction (a new lake: 0.2 s instead of 2.3 s)
-            step = pending if dialect == "ducklake" else pending[:1]
+            # all pending migrations go in one transaction: a DuckLake commit costs catalog round
+            # trips whatever it holds (a new lake: 0.2 s instead of 2.3 s), and a new DuckDB
+            # file or memory store is migrated in a third of the time of one commit each
+            step = pending
             for migration in step:
                 con.execute(for_dialect(migration.sql, dialect))
                 con.execute(
