@@ -28,6 +28,7 @@ from api.formats import SHAPES, Format, encode
 from api.limits import ApiLimits
 from api.params import PREFIX, analysis_params
 from contracts.errors import ContractError
+from flaglens.trust import system_trust
 from store.connection import Store
 from store.errors import StoreError
 from store.location import StoreLocation
@@ -87,7 +88,11 @@ class HttpBackend:
     def __init__(self, url: str, *, token: str | None, verify: bool | str, timeout: float) -> None:
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        trust: bool | ssl.SSLContext
+        if isinstance(verify, str):
+            trust = ssl.create_default_context(cafile=verify)
+        else:
+            trust = system_trust() if verify else False
         self._http = httpx.Client(base_url=self.url, headers=headers, verify=trust, timeout=timeout)
 
     def _failed(self, response: httpx.Response) -> ClientError:

@@ -25,6 +25,7 @@ from alerts.rules import AlertConfig
 from alerts.webhook import deliver_pending
 from analytics import cohort_periods, impact_facts
 from analytics.session import Session
+from flaglens.trust import system_trust
 from store.errors import StoreError
 from store.lease import Lease
 from store.writer import StoreWriter
@@ -56,7 +57,7 @@ class PeriodicRounds:
         self._writer = writer
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
-        self._client = httpx.Client(timeout=10)
+        self._client = httpx.Client(timeout=10, verify=system_trust())
         self._thread = threading.Thread(target=self._run, name="periodic-rounds", daemon=True)
 
     def start(self) -> None:
