@@ -34,7 +34,7 @@ def test_the_seed_bodies_are_valid(writer, signal):
     assert prepared.rejected == 0, prepared.error_message
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases)
 def test_no_body_escapes_as_anything_but_an_ingest_error(writer, case):
     check_case(case, writer)
