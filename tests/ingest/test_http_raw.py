@@ -22,9 +22,10 @@ JSON = "application/json"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One server for the module, with a 1 MiB body limit so limits are cheap to hit."""
+    """One server for the module, with a 1 MiB body limit and an 8 MiB decompressed limit so
+    limits are cheap to hit."""
     db = tmp_path_factory.mktemp("raw") / "f.duckdb"
-    process = start_inprocess(db, max_body_bytes=1 << 20)
+    process = start_inprocess(db, max_body_bytes=1 << 20, max_decompressed_bytes=8 << 20)
     yield process, db
     process.stop()
 
@@ -132,7 +133,7 @@ def test_bad_input_answered_with_status_and_reason(
 ):
     """Each bad request gets the OTLP status code and a google.rpc.Status saying what was wrong."""
     if body is None:
-        body = _gzip_bomb(256 << 20)
+        body = _gzip_bomb(32 << 20)  # four times the decompressed limit, in 32 KiB
     response = _post(server, path, body, content_type, **headers)
     assert response.status_code == status
     if response.headers["content-type"] == PROTOBUF:
