@@ -129,14 +129,16 @@ def test_concurrent_large_requests_stay_within_the_bound_and_all_arrive(tmp_path
     lock = threading.Lock()
 
     def send(url: str, body: bytes) -> None:
-        for _ in range(200):
-            headers = {"content-type": "application/x-protobuf"}
-            status = httpx.post(url, content=body, timeout=60, headers=headers).status_code
-            with lock:
-                statuses.append(status)
-            if status != 503:
-                return
-            time.sleep(0.05)
+        # one client per sender for its retries (a new httpx client builds an SSL context)
+        with httpx.Client(timeout=60) as client:
+            for _ in range(200):
+                headers = {"content-type": "application/x-protobuf"}
+                status = client.post(url, content=body, headers=headers).status_code
+                with lock:
+                    statuses.append(status)
+                if status != 503:
+                    return
+                time.sleep(0.05)
 
     with live_receivers(tmp_path / "f.duckdb", grpc=False, max_inflight_bytes=1 << 20,
                         writer_commit_delay=0.1) as live:  # fmt: skip
