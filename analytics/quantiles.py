@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from analytics.stats import Z_80_POWER, Z_95, two_proportion
 
@@ -49,6 +48,10 @@ def label(q: float) -> str:
 @functools.lru_cache(maxsize=4096)
 def _ranks(n: int, q: float) -> tuple[int, int]:
     """1-based ranks (l, u) of the exact 95 % interval (see :func:`quantile_interval`)."""
+    # imported here: scipy.stats is the costliest import of `flaglens serve`, whose periodic
+    # rounds may never compare a percentile
+    from scipy import stats
+
     cdf = stats.binom.cdf(np.arange(n + 1), n, q)  # P(B <= k), k = 0..n
     lower = int(np.searchsorted(cdf, 0.025, side="left"))  # smallest k: P(B <= k) >= 2.5 %
     upper = int(np.searchsorted(cdf, 0.975, side="left")) + 1  # smallest k: P(B >= k) <= 2.5 %

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from flaglens.cli import main as cli_main
 from flaglens.cli.main import main
 from store.connection import Store
 from tests.servers import REPO
@@ -122,3 +124,31 @@ def test_a_database_held_by_another_process_is_a_clear_error(tmp_path, capsys):
         assert "in use by another process" in error and str(path) in error
     finally:
         holder.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("argv", "modules"),
+    [
+        (["store", "status", "--help"], ["store_status"]),
+        (["sample-data", "--help"], ["sample_data"]),
+        (["--help"], list(cli_main._VERB_MODULES.values())),
+        (["no-such-verb"], list(cli_main._VERB_MODULES.values())),
+    ],
+)
+def test_a_command_line_imports_the_module_of_its_verb_only(monkeypatch, capsys, argv, modules):
+    """A verb's start-up does not pay for the others' imports (the server's, scipy, polars);
+    --help and a mistyped verb list every verb."""
+    imported: list[str] = []
+    real = importlib.import_module
+
+    def record(name: str):
+        imported.append(name.removeprefix("flaglens.cli."))
+        return real(name)
+
+    monkeypatch.setattr(cli_main.importlib, "import_module", record)
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert imported == modules
+    if argv == ["--help"]:
+        listed = capsys.readouterr().out
+        assert all(f"    {verb}" in listed for verb in cli_main._VERB_MODULES)
