@@ -17,16 +17,17 @@ import typing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import annotated_types
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
-from alerts.rules import DEFAULT_RULES_FILE
 from analytics.config_files import Duration
-from analytics.session import AnalyticsConfig
 from ingest.settings import ENV_PREFIX, IngestSettings, Settings, setting, shown
+
+if TYPE_CHECKING:
+    from analytics.session import AnalyticsConfig
 
 DEFAULT_DASHBOARD_PORT = 8050
 
@@ -62,6 +63,10 @@ class AnalyticsFiles(Settings):
 
     def analytics_config(self, db: Path | None) -> AnalyticsConfig:
         """The analytics configuration these files make (``db``: where keys.toml may sit)."""
+        # imported here, as below: the analyses' and the alert rules' modules (numpy, pyarrow)
+        # would otherwise load with every verb's flags, those that never analyse too
+        from analytics.session import AnalyticsConfig
+
         return AnalyticsConfig(
             slo_file=self.slos, governance_file=self.governance, key_file=self.keys, db=db
         )
@@ -88,6 +93,8 @@ class AlertFiles(Settings):
     @property
     def rules_file(self) -> Path:
         """The alert rules file to read: the one given, else the built-in one."""
+        from alerts.rules import DEFAULT_RULES_FILE
+
         return self.alert_rules or DEFAULT_RULES_FILE
 
 
