@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -46,6 +46,11 @@ BATCH = 100
 FIRST = 900
 SECOND = 1_800
 TWICE_EVERY = 3  # every third batch goes to two servers at once
+# a sender emits its next batch once at most this many of its records await an answer: the
+# load follows what the servers take instead of queueing up batches that the exporters'
+# shutdown would then have to send
+IN_FLIGHT = BATCH
+PACE = 0.2  # seconds between a sender's batches: load that overlaps the reads and the kill
 
 
 class RoundRobin(LogRecordExporter):
@@ -61,6 +66,8 @@ class RoundRobin(LogRecordExporter):
         self._acked = acked
         self._lock = lock
         self._pool = ThreadPoolExecutor(2)
+        self.answered = 0  # records whose batch was acknowledged or failed
+        self.changed = threading.Condition()
 
     def _send(self, index: int, batch: Sequence[ReadableLogRecord]) -> bool:
         index %= len(self._exporters)
@@ -72,6 +79,14 @@ class RoundRobin(LogRecordExporter):
         return False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        try:
+            return self._export(batch)
+        finally:
+            with self.changed:
+                self.answered += len(batch)
+                self.changed.notify_all()
+
+    def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         ids = {str(record.log_record.attributes["decision.id"]) for record in batch}  # type: ignore[index]
         self._batches += 1
         start = self._next
@@ -89,6 +104,12 @@ class RoundRobin(LogRecordExporter):
                 return LogRecordExportResult.SUCCESS
         return LogRecordExportResult.FAILURE
 
+    def wait_for_answers(self, count: int, stop: threading.Event) -> None:
+        """Until ``count`` records have had their answer, or ``stop`` is set."""
+        with self.changed:
+            while self.answered < count and not stop.is_set():
+                self.changed.wait(0.5)
+
     def shutdown(self) -> None:
         self._pool.shutdown()
         for exporter in self._exporters:
@@ -100,16 +121,18 @@ class RoundRobin(LogRecordExporter):
 
 def _send(urls: Sequence[str], acked: set[str], lock: threading.Lock, stop: threading.Event):
     provider = LoggerProvider(resource=Resource.create(RESOURCE))
+    exporter = RoundRobin(urls, acked, lock)
     provider.add_log_record_processor(
-        BatchLogRecordProcessor(
-            RoundRobin(urls, acked, lock), max_export_batch_size=BATCH, schedule_delay_millis=50
-        )
+        BatchLogRecordProcessor(exporter, max_export_batch_size=BATCH, schedule_delay_millis=50)
     )
     logger = provider.get_logger("scale-out")
+    emitted = 0
     while not stop.is_set():
         for _ in range(BATCH):
             logger.emit(event_name="feature_flag.evaluation", attributes=decision_attributes())
-        time.sleep(0.2)
+        emitted += BATCH
+        exporter.wait_for_answers(emitted - IN_FLIGHT, stop)
+        stop.wait(PACE)
     provider.shutdown()
 
 
@@ -137,6 +160,18 @@ def _exported_ids(url: str, data_path: str) -> set[str]:
         cwd=REPO, capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     return {json.loads(line)["decision_id"] for line in done.stdout.splitlines()}
+
+
+def _read_through(api_url: str) -> set[str]:
+    with Client(api_url) as client:
+        return set(client.decisions(start="now-1h")["decision_id"])
+
+
+def _wait_for_acked(acked: set[str], count: int, senders: Sequence[threading.Thread]) -> None:
+    """Until ``count`` records are acknowledged (a sender that died fails the test here)."""
+    while len(acked) < count:
+        assert all(thread.is_alive() for thread in senders), "a sender stopped"
+        time.sleep(0.1)
 
 
 def _lake_server(db, url: str, data_path: str, *extra: str, **options) -> ServerProcess:
@@ -174,15 +209,19 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
     lock = threading.Lock()
     stop = threading.Event()
     try:
-        started.append(_lake_server(db, url, data_path))  # alone: it takes the rounds lease
-        with ThreadPoolExecutor(3) as pool:
-            others = [pool.submit(_lake_server, db, url, data_path) for _ in range(2)]
+        with ThreadPoolExecutor(4) as pool:
+            ingesting = [pool.submit(_lake_server, db, url, data_path) for _ in range(3)]
+            # the reader once an ingest server is up: one of the three holds the rounds lease
+            next(as_completed(ingesting)).exception()
             reading = pool.submit(
                 _lake_server, db, url, data_path, "--no-ingest", "--dashboard-port", "0",
                 wait_for=("database",),
             )  # fmt: skip
-            for future in (*others, reading):
-                started.append(future.result())
+            for future in (*ingesting, reading):
+                if future.exception() is None:
+                    started.append(future.result())
+            for future in (*ingesting, reading):
+                future.result()  # the first that failed to start, after the others stop
         servers, reader = started[:3], started[3]
         urls = [server.http_url for server in servers]
         senders = [
@@ -190,18 +229,26 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
         ]
         for thread in senders:
             thread.start()
-        while len(acked) < FIRST:
-            time.sleep(0.1)
+        _wait_for_acked(acked, FIRST, senders)
         with lock:
             committed = set(acked)  # acknowledged, so committed, before the reads below
-        during = _status(url, data_path)  # a reader elsewhere, while the writers write
-        with Client(reader.api_url) as client:  # the --no-ingest reader's read API
-            through_reader = set(client.decisions(start="now-1h")["decision_id"])
-        exported = _exported_ids(url, data_path)
+        # three readers at once, while the writers write: a CLI verb elsewhere, the --no-ingest
+        # reader's read API, and the lake read directly by a CLI verb in its own process
+        with ThreadPoolExecutor(3) as pool:
+            status = pool.submit(_status, url, data_path)
+            reading = pool.submit(_read_through, reader.api_url)
+            exporting = pool.submit(_exported_ids, url, data_path)
+            during, through_reader, exported = (
+                status.result(),
+                reading.result(),
+                exporting.result(),
+            )
         first_holder = during["lease"]["holder"]
-        servers[0].stop(signal.SIGKILL)  # mid-load, holding the lease
-        while len(acked) < SECOND:
-            time.sleep(0.1)
+        holding = [s for s in servers if f":{s.process.pid}:" in first_holder]
+        assert holding, f"no ingest server holds the rounds lease: {first_holder}"
+        killed = holding[0]
+        killed.stop(signal.SIGKILL)  # mid-load, holding the lease
+        _wait_for_acked(acked, SECOND, senders)
         stop.set()
         for thread in senders:
             thread.join(120)
@@ -218,13 +265,12 @@ def test_three_servers_and_a_reader_on_one_lake(postgres, tmp_path, quiet_export
             time.sleep(0.5)
     finally:
         stop.set()
-        for server in started:
-            server.stop(signal.SIGKILL if server is started[0] else signal.SIGTERM)
+        with ThreadPoolExecutor(len(started) or 1) as pool:
+            list(pool.map(ServerProcess.stop, started))  # the killed one is already gone
     assert len([w for w in during["writers"] if w["accepted"]]) == 3, during["writers"]
     assert during["rows"]["decisions"] >= FIRST
     assert committed <= through_reader  # the reader serves the union of the three writers
     assert committed <= exported
-    assert str(servers[0].process.pid) in first_holder
     assert after["holder"] != first_holder and after["live"]
     assert acked <= copies.keys()  # every acknowledged record is there
     assert max(copies.values()) == 1  # exactly once
