@@ -115,8 +115,6 @@ def serve_command(args: argparse.Namespace, db: Path, keys: Path) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sample_data.otlp import SendError
-    from sample_data.week import send_week
     from store.errors import StoreError
     from store.location import parse_store
 
@@ -140,6 +138,10 @@ def _run(args: argparse.Namespace) -> int:
 
     write_key_file(Simulation(options), directory / KEY_FILE)
     server = _Server(command)
+    # imported while the server starts
+    from sample_data.otlp import SendError
+    from sample_data.week import send_week
+
     if not server.wait_ready(60):
         server.stop()
         print("flaglens demo: the server did not start:", file=sys.stderr)
