@@ -131,7 +131,7 @@ def test_read_verbs_beside_a_real_server_that_holds_the_database(
     sample_week, tmp_path, capsysbinary
 ):
     db = _copy_week(sample_week, tmp_path)
-    server = start_server(db, "--no-alerts")
+    server = start_server(db, "--no-alerts", "--decode-workers", "0")  # it only reads
     try:
         assert json.loads(note_path(db).read_text())["url"] == server.api_url
         live = _run_all(db, tmp_path / "out", capsysbinary, REAL_PROCESS_VERBS)

@@ -20,6 +20,8 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     server = start_server(
         db,
         "--dashboard-port", "0", "--keys", str(FIXTURES / "keys.toml"),
+        # the fixtures are decoded on a thread of the server: the pages are under test here
+        "--decode-workers", "0",
         # pages at the browser's priority: at the default nice 10 they missed the browser's 30 s
         # on a shared machine at a load of 12 (tests/api/test_guard.py tests the nice value)
         "--api-nice", "0",

@@ -38,7 +38,9 @@ def _span(service: str, n: int) -> dict:
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
     db = tmp_path_factory.mktemp("hostile-dash") / "f.duckdb"
-    server = start_server(db, "--dashboard-port", "0", wait_for=("OTLP/HTTP", "dashboards"))
+    server = start_server(
+        db, "--dashboard-port", "0", "--decode-workers", "0", wait_for=("OTLP/HTTP", "dashboards")
+    )
     try:
         post_fixtures(server.http_url)
         for n, name in enumerate((ASTRAL, ASTRAL + "2", LINK), start=1):

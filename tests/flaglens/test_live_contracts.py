@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import httpx
@@ -63,7 +64,9 @@ def test_replay_beside_a_live_server_releases_what_passes_once(tmp_path):
     through the server, releases the three 'unknown' consents once, not the missing purpose."""
     directory = copy_contracts(tmp_path)
     db = tmp_path / "live.duckdb"
-    server = start_server(db, "--contracts-dir", str(directory),
+    # decoding on a thread of the server: the replay is the server's writer's work, and the
+    # SIGHUP test below covers the decode workers' reload
+    server = start_server(db, "--contracts-dir", str(directory), "--decode-workers", "0",
                           "--auth-file", str(token_file(tmp_path / "tokens.toml")))  # fmt: skip
     try:
         with httpx.Client(timeout=60) as client:
@@ -79,18 +82,22 @@ def test_replay_beside_a_live_server_releases_what_passes_once(tmp_path):
             reloaded = client.post(reload_url, headers={"authorization": f"Bearer {ADMIN}"})
             assert reloaded.status_code == 200, reloaded.text
             assert f"{PRIVACY}@1.2.0" in reloaded.json()["contracts"]
-            preview = subprocess.run(
-                [sys.executable, "-m", "flaglens.cli.main", "contracts", "preview",
-                 str(directory), "--db", str(db), "--token", READ, "--since", "1d",
-                 "--from", "2025-01-01", "--format", "json"],
-                cwd=REPO, capture_output=True, text=True, timeout=300,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )  # fmt: skip
+            # the preview and the dry run change nothing: both at once, each in its process
+            with ThreadPoolExecutor(2) as pool:
+                previewing = pool.submit(
+                    subprocess.run,
+                    [sys.executable, "-m", "flaglens.cli.main", "contracts", "preview",
+                     str(directory), "--db", str(db), "--token", READ, "--since", "1d",
+                     "--from", "2025-01-01", "--format", "json"],
+                    cwd=REPO, capture_output=True, text=True, timeout=300,
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
+                )  # fmt: skip
+                dry = replay_cli(db, "--dry-run")
+                preview = previewing.result()
             assert preview.returncode == 0, preview.stderr
             assert "through its API" in preview.stderr
             previewed = json.loads(preview.stdout)
             assert (previewed["would_pass"], previewed["quarantined_checked"]) == (3, 4)
-            dry = replay_cli(db, "--dry-run")
             assert (dry["released"], dry["request_id"]) == (3, 0)
             first = replay_cli(db, "--contract", PRIVACY)
             assert (first["checked"], first["released"], first["still_rejected"]) == (4, 3, 1)
