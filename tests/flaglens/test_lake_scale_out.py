@@ -50,7 +50,7 @@ TWICE_EVERY = 3  # every third batch goes to two servers at once
 # load follows what the servers take instead of queueing up batches that the exporters'
 # shutdown would then have to send
 IN_FLIGHT = BATCH
-PACE = 0.2  # seconds between a sender's batches: load that overlaps the reads and the kill
+PACE = 1.0  # seconds between a sender's batches: load that overlaps the reads and the kill
 
 
 class RoundRobin(LogRecordExporter):
