@@ -1,7 +1,11 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 VENV := .venv/bin
+# Where this is set (this machine's environment sets it), Python compiles every module it imports
+# afresh: each test process and server would recompile hundreds of modules. Their bytecode goes
+# into the git-ignored __pycache__ folders instead.
+export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: setup demo demo-lake test check lint typecheck contracts-check pytest wheel
+.PHONY: setup demo demo-lake test checks lint typecheck contracts-check pytest wheel
 
 setup:
 	./scripts/setup
@@ -32,4 +36,10 @@ pytest:
 wheel:
 	./scripts/check-wheel
 
-test: setup lint typecheck contracts-check pytest wheel
+# pytest on its two workers and, beside it, the other checks one after another: the suite leaves
+# a core idle often enough (servers starting and stopping, exporters' schedules) for them to fit.
+test: setup
+	$(MAKE) --no-print-directory -j2 pytest checks
+
+checks:
+	$(MAKE) --no-print-directory -j1 lint typecheck contracts-check wheel
