@@ -1,5 +1,6 @@
 """Stores for tests that run on both kinds: a DuckDB file, or a DuckLake on a real PostgreSQL
-(the session's throwaway cluster, :mod:`tests.postgres`), each lake in a schema of its own."""
+(the session's throwaway cluster, :mod:`tests.postgres`), each lake in a schema
+of its own, or (with a template) a database of its own."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class StoreMaker:
     kind: str  # "duckdb" | "ducklake"
     cluster: Cluster | None = None
     # a database of ``cluster`` holding a migrated, empty lake: each new lake starts as a copy
-    # of it (a third of the cost of creating and migrating one); None: each lake is new
+    # of it, which is cheaper than creating and migrating one; None: each lake is new
     template: str | None = None
     opened: list[Store] = field(default_factory=list, compare=False, repr=False)
 
