@@ -95,35 +95,29 @@ def _migrate(con: duckdb.DuckDBPyConnection, up_to: int | None, dialect: Dialect
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    applied: list[int] = []
-    while True:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            # the version is read inside the transaction: on a lake, the snapshot that another
-            # process's migration either precedes (then it is seen here) or conflicts with
-            current = applied_version(con)
-            pending = [
-                migration
-                for migration in available_migrations()
-                if migration.version > current and (up_to is None or migration.version <= up_to)
-            ]
-            # all pending migrations go in one transaction: a DuckLake commit costs catalog round
-            # trips whatever it holds (a new lake: 0.2 s instead of 2.3 s), and a new DuckDB
-            # file or memory store is migrated in a third of the time of one commit each
-            step = pending
-            for migration in step:
-                con.execute(for_dialect(migration.sql, dialect))
-                con.execute(
-                    "INSERT INTO schema_migrations VALUES ($version, $name, now())",
-                    {"version": migration.version, "name": migration.name},
-                )
-            con.execute("COMMIT")
-        except Exception:
-            _rollback(con)
-            raise
-        if not step:
-            return applied
-        applied += [migration.version for migration in step]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # the version is read inside the transaction: on a lake, the snapshot that another
+        # process's migration either precedes (then it is seen here) or conflicts with
+        current = applied_version(con)
+        # all pending migrations go in this one transaction: a DuckLake commit costs catalog
+        # round trips whatever it holds (a new lake: 0.2 s instead of 2.3 s one by one)
+        pending = [
+            migration
+            for migration in available_migrations()
+            if migration.version > current and (up_to is None or migration.version <= up_to)
+        ]
+        for migration in pending:
+            con.execute(for_dialect(migration.sql, dialect))
+            con.execute(
+                "INSERT INTO schema_migrations VALUES ($version, $name, now())",
+                {"version": migration.version, "name": migration.name},
+            )
+        con.execute("COMMIT")
+    except Exception:
+        _rollback(con)
+        raise
+    return [migration.version for migration in pending]
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
