@@ -175,7 +175,7 @@ def _maker(request: pytest.FixtureRequest) -> StoreMaker:
 @pytest.fixture(params=_STORE_KINDS)
 def store_maker(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
     """Each test that takes this (or ``store``) runs on DuckDB (a file, or in memory for
-    ``store`` and ``tests/analytics/helpers.new_store``) and, e2e-marked, on a DuckLake in a
+    ``store`` and ``store_maker.new``) and, e2e-marked, on a DuckLake in a
     database of its own on the session's ``postgres`` cluster (a copy of ``lake_template``).
     What it opened is closed after the test."""
     maker = _maker(request)

@@ -53,15 +53,14 @@ class StoreMaker:
         return store
 
     def new(self, directory: Path) -> Store:
-        """A fresh, migrated store for known-answer tests: in memory for DuckDB (nothing to
-        clean up), or a lake of its own with its data files in ``directory``."""
+        """A fresh, migrated store for known-answer tests: in memory for DuckDB, or a lake of
+        its own with its data files in ``directory``."""
         if self.cluster is None:
-            return Store.open(":memory:")
+            store = Store.open(":memory:")
+            self.opened.append(store)
+            return store
         return self.open(directory, "known")
 
     def close_all(self) -> None:
         while self.opened:
             self.opened.pop().close()
-
-
-NATIVE = StoreMaker("duckdb")

@@ -1,14 +1,11 @@
 """Hand-built stores for known-answer tests: rows inserted with SQL into a real (in-memory)
-DuckDB store, migrated as a file would be (or, for the tests that take ``store_maker``, a DuckLake
-as well)."""
+DuckDB store, migrated as a file would be, or a DuckLake (``store_maker.new``, tests/stores.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from store.connection import Store
-from tests.stores import NATIVE, StoreMaker
 
 
 def add_spans(
@@ -56,13 +53,6 @@ def _insert(store: Store, sql: str, rows: list[tuple], columns: tuple[str, ...])
         cursor.execute(sql)
     finally:
         cursor.unregister("_rows")
-
-
-def new_store(tmp_path: Path | None = None, maker: StoreMaker = NATIVE) -> Store:
-    """A fresh, migrated store: in memory, or the lake ``maker`` opens in ``tmp_path``."""
-    if maker.cluster is not None and tmp_path is None:
-        raise ValueError("a lake store needs tmp_path for its data files")
-    return maker.new(tmp_path or Path("."))
 
 
 def add_change(store: Store, attributes: dict, at: datetime, request_id: int = 1) -> None:

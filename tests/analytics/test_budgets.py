@@ -10,7 +10,7 @@ from analytics.budgets import budget_series, budget_status, budget_statuses, bur
 from analytics.errors import ConfigError
 from analytics.slo import SLO, load_slos, parse_slo
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import add_spans, new_store
+from tests.analytics.helpers import add_spans
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def _slo(**overrides):
 
 
 def test_budget_consumed_remaining_and_burn_rates(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     # 10 days ago: 1000 spans over ~17 h, 5 bad; last hour: 120 spans (one per 30 s), 12 bad
     add_spans(store, service="api", start=AT - timedelta(days=10), every=timedelta(minutes=1),
               count=1000, errors={1, 2, 3, 4, 5})  # fmt: skip
@@ -50,7 +50,7 @@ def test_budget_consumed_remaining_and_burn_rates(tmp_path, store_maker):
 
 
 def test_minimum_events_guard(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     add_spans(store, service="api", start=AT - timedelta(minutes=20), every=timedelta(minutes=1),
               count=20, errors={3, 4, 5})  # fmt: skip
     status = budget_status(store.cursor(), _slo(), AT)
@@ -59,7 +59,7 @@ def test_minimum_events_guard(tmp_path, store_maker):
 
 
 def test_latency_sli_counts_slow_spans(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     durations = [100.0] * 90 + [400.0] * 10
     add_spans(store, service="api", start=AT - timedelta(hours=2), every=timedelta(minutes=1),
               count=100, duration_ms=durations)  # fmt: skip
@@ -71,7 +71,7 @@ def test_latency_sli_counts_slow_spans(tmp_path, store_maker):
 
 
 def test_budget_series_is_cumulative(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     start = AT - timedelta(hours=4)
     add_spans(store, service="api", start=start, every=timedelta(minutes=1), count=240,
               errors={10, 70, 71})  # fmt: skip
@@ -130,7 +130,7 @@ def _point(store, *, series, start, at, count, buckets, temporality="cumulative"
 
 
 def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     minute = timedelta(minutes=1)
     s1, s2 = AT - timedelta(hours=3), AT - timedelta(minutes=30)
     # series A, cumulative: 10, 25, 25 (a repeat), then the sender restarts (new start): 5
@@ -159,7 +159,7 @@ def test_slis_from_histograms_cumulative_restarts_and_delta(tmp_path, store_make
 
 def test_shared_scan_gives_each_slo_its_own_counts(tmp_path, store_maker):
     """budget_statuses (one scan for every span SLO) agrees with counting each SLO alone."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     start = AT - timedelta(days=40)
     # api: prod and staging, 1 every 2 h over 40 days, durations 0..950 ms; web: prod only
     durations = [float(i % 20) * 50 for i in range(480)]
@@ -203,7 +203,7 @@ def test_shared_scan_gives_each_slo_its_own_counts(tmp_path, store_maker):
 
 
 def test_burn_rate_over_any_window(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     add_spans(store, service="api", start=AT - timedelta(hours=2), every=timedelta(minutes=1),
               count=120, errors={5, 6, 70})  # fmt: skip
     rate, total, bad = burn_rate(

@@ -14,7 +14,6 @@ import pytest
 from analytics import cohorts
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import new_store
 
 T0 = datetime(2026, 11, 16, 0, 7, 13, 250_000, tzinfo=UTC)  # not aligned to anything
 WEEK = TimeWindow(T0, T0 + timedelta(days=2))
@@ -22,7 +21,7 @@ WEEK = TimeWindow(T0, T0 + timedelta(days=2))
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, module_store_maker):
-    store = new_store(tmp_path_factory.mktemp("masks"), module_store_maker)
+    store = module_store_maker.new(tmp_path_factory.mktemp("masks"))
     fill_mixed(store.cursor())
     return store
 

@@ -16,7 +16,7 @@ from analytics.windows import TimeWindow
 from store.connection import Store
 from store.migrations import latest_version, migrate
 from store.writer import StoreWriter
-from tests.analytics.helpers import add_decisions, new_store
+from tests.analytics.helpers import add_decisions
 from tests.analytics.test_cohort_masks import T0 as MIXED_T0
 from tests.analytics.test_cohort_masks import fill_mixed
 from tests.readers import read_only_cursors
@@ -43,7 +43,7 @@ def _tuples(periods):
 @pytest.fixture
 def hand_built(tmp_path, store_maker):
     """Three days of a few subjects, counted by hand below."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     at = [D0 + HOUR, D0 + 13 * HOUR, D0 + DAY + HOUR, D0 + DAY + 13 * HOUR, D0 + 2 * DAY + HOUR]
     # (time, subjects, environment, cohort)
     for when, subjects, env, cohort in (
@@ -175,7 +175,7 @@ def test_two_refreshes_at_once_record_each_period_once(hand_built, writer):
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory, module_store_maker):
-    store = new_store(tmp_path_factory.mktemp("mixed"), module_store_maker)
+    store = module_store_maker.new(tmp_path_factory.mktemp("mixed"))
     fill_mixed(store.cursor())
     return store
 

@@ -9,7 +9,7 @@ import pytest
 
 from analytics.contract_health import violation_rates, violations
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import add_decisions, new_store
+from tests.analytics.helpers import add_decisions
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -32,7 +32,7 @@ BAD_STATE = MISSING | {"pointer": "/privacy.consent.state", "message": "not one 
 
 @pytest.fixture
 def store(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     # hour 0: 30 accepted, 2 rejected (one with two errors); hour 1: 10 accepted, 0 rejected;
     # hour 2: 0 accepted, 1 rejected
     add_decisions(

@@ -11,7 +11,7 @@ from analytics.errors import ConfigError
 from analytics.governance import drift, load_rules, review_changes, unauthorized_mutations
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing, SignatureStatus, public_key_text, sign, signing_payload
-from tests.analytics.helpers import add_change, add_decisions, new_store
+from tests.analytics.helpers import add_change, add_decisions
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 WINDOW = TimeWindow(T0, T0 + timedelta(days=7))
@@ -57,7 +57,7 @@ def test_signing_payload_is_sorted_compact_utf8():
 
 
 def test_each_kind_of_unauthorized_change(tmp_path, keys, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     cases = {
         "c1": _change(keys, 1),  # fine
         "c2": _change(keys, 2, actor="carol@example.com"),  # carol: staging only
@@ -87,14 +87,14 @@ def test_each_kind_of_unauthorized_change(tmp_path, keys, store_maker):
 
 
 def test_unknown_key_is_reported(tmp_path, keys, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     add_change(store, _change(keys, 1), T0 + timedelta(hours=1))
     found = unauthorized_mutations(store.cursor(), WINDOW, load_rules(), KeyRing({}))
     assert found[0].reasons == ("signature_unknown_key",)
 
 
 def test_drift_is_a_version_no_authorized_change_produced(tmp_path, keys, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     add_change(store, _change(keys, 1, version="v1"), T0)  # flag-1 v1, authorized
     add_change(store, _change(keys, 1, version="v2", key=None), T0 + timedelta(hours=1))
     hour = timedelta(hours=1)
@@ -140,7 +140,7 @@ def test_broken_governance_files_name_the_problem(tmp_path, text, message):
 
 def test_discounted_approvals_are_named(tmp_path, keys, store_maker):
     """Self-approval and an approver named twice do not count, and the review says so."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     approvers = ("bob@example.com", "dana@example.com", "dana@example.com")
     add_change(store, _change(keys, 1, module="privacy", actor="bob@example.com",
                               approvers=approvers), T0 + timedelta(hours=1))  # fmt: skip
@@ -158,7 +158,7 @@ def test_discounted_approvals_are_named(tmp_path, keys, store_maker):
 def test_each_drift_says_why_it_is_drift(tmp_path, keys, store_maker):
     """Never recorded, approved only elsewhere, produced only by an unauthorized change, and
     served before the change that approved it."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     hour = timedelta(hours=1)
     add_change(store, _change(keys, 1, version="v1"), T0 + 5 * hour)  # approved at 05:00
     add_change(store, _change(keys, 1, version="v2", key=None), T0 + hour)  # unsigned

@@ -24,7 +24,6 @@ from tests.analytics.helpers import (
     add_decisions,
     add_engagement,
     add_spans,
-    new_store,
 )
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
@@ -45,7 +44,7 @@ def _change(n: int, flag: str, at: datetime) -> tuple[dict, datetime]:
 
 @pytest.fixture
 def store(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     # api: 1 % errors and 100-149 ms before; 5 % errors and 130-179 ms after; every span in
     # the change's own minute fails (and must count on neither side)
     before_ms = [100.0 + i % 50 for i in range(SIDE)]
@@ -271,7 +270,7 @@ def test_holm_instead_of_benjamini_hochberg(store):
 def test_a_service_without_engagement_events_gets_no_engagement_tests(tmp_path, store_maker):
     """Exposed subjects with no engagement event on either side are no test (0/405 vs 0/392
     said "better")."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     add_spans(store, service="quiet", start=T0, every=EVERY, count=2 * SIDE + 15)
     subjects = [f"q{i}" for i in range(400)]
     add_decisions(store, flag="q", version="v1", service="quiet", subjects=subjects[:200],

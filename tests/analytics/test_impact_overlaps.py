@@ -16,7 +16,7 @@ from analytics.impact import change_impacts
 from analytics.slo import parse_slo
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
-from tests.analytics.helpers import add_change, add_decisions, add_spans, new_store
+from tests.analytics.helpers import add_change, add_decisions, add_spans
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 EVERY = timedelta(seconds=12)
@@ -73,7 +73,7 @@ def _impacts(store, hours: int):
 def test_a_harmless_change_three_hours_after_a_regression_is_not_blamed(tmp_path, store_maker):
     """Its windows leave the regression out; the regression's end before it; another service
     of the regression keeps its full windows."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     _web(store, 30, worse_from=12)
     _web(store, 30, worse_from=12, service="side")
     _flag(store, "bad", ("web", "side"), 30)
@@ -102,7 +102,7 @@ def test_a_harmless_change_three_hours_after_a_regression_is_not_blamed(tmp_path
 def test_two_changes_minutes_apart_are_confounded_and_neither_is_called_the_regression(
     tmp_path, store_maker
 ):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     _web(store, 30, worse_from=12)
     _flag(store, "first", ("web",), 30)
     _flag(store, "second", ("web",), 30)
@@ -122,7 +122,7 @@ def test_two_changes_minutes_apart_are_confounded_and_neither_is_called_the_regr
 def test_budget_burn_is_charged_to_the_change_whose_window_it_falls_in(tmp_path, store_maker):
     """A harmless change at 12:00 and a regression at 20:00: the harmless one's burn window
     ends at 20:00; the regression's runs on to the end of its reach."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     failed = _web(store, 48, worse_from=20)
     _flag(store, "calm", ("web",), 48)
     _flag(store, "bad", ("web",), 48)
@@ -144,7 +144,7 @@ def test_budget_burn_is_charged_to_the_change_whose_window_it_falls_in(tmp_path,
 
 def test_a_regression_forty_hours_later_is_not_charged_to_an_earlier_change(tmp_path, store_maker):
     """Out of the earlier change's reach: its burn window ends 24 hours after it."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     failed = _web(store, 64, worse_from=52)
     _flag(store, "calm", ("web",), 64)
     _flag(store, "bad", ("web",), 64)

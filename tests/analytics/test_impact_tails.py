@@ -20,7 +20,7 @@ from analytics.impact import change_impacts
 from analytics.slo import parse_slo
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
-from tests.analytics.helpers import add_change, add_decisions, add_spans, new_store
+from tests.analytics.helpers import add_change, add_decisions, add_spans
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 CHANGE_AT = T0 + timedelta(hours=3, seconds=30)
@@ -44,7 +44,7 @@ def _durations(rng: np.random.Generator, slow_share: float) -> list[float]:
 @pytest.fixture
 def samples(tmp_path, store_maker):
     """The store, and each service's before and after durations."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     # the data runs to 07:00, so that both windows are the full three hours
     add_spans(store, service="clock", start=T0, every=timedelta(minutes=10), count=43)
     rng = np.random.default_rng(2026)

@@ -13,13 +13,13 @@ from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.latency import latency_percentiles, request_series
 from analytics.stats import benjamini_hochberg, holm, two_proportion
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import add_decisions, add_engagement, add_spans, new_store
+from tests.analytics.helpers import add_decisions, add_engagement, add_spans
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 
 
 def test_percentiles_per_service_and_bucket(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     durations = [float(d) for d in range(1, 201)]
     add_spans(store, service="a", start=T0, every=timedelta(seconds=36), count=200,
               duration_ms=durations, errors={0, 1})  # fmt: skip
@@ -37,7 +37,7 @@ def test_percentiles_per_service_and_bucket(tmp_path, store_maker):
 
 
 def test_engagement_per_cohort_and_shift(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     day = timedelta(days=1)
     before = [f"u{i}" for i in range(200)]
     after = [f"u{i}" for i in range(200, 450)]
@@ -76,7 +76,7 @@ def test_engagement_per_cohort_and_shift(tmp_path, store_maker):
 
 
 def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp_path, store_maker):
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     durations = [float(10 + (i * 37) % 300) for i in range(400)]
     add_spans(store, service="api", start=T0, every=timedelta(seconds=9), count=400,
               duration_ms=durations)  # fmt: skip
@@ -108,7 +108,7 @@ def test_percentiles_per_variant_and_version_join_the_decisions_of_each_span(tmp
 
 def test_cohort_shifts_are_adjusted_together_and_say_if_significant(tmp_path, store_maker):
     """Benjamini–Hochberg over every cohort compared at once; `significant` is adjusted p."""
-    store = new_store(tmp_path, store_maker)
+    store = store_maker.new(tmp_path)
     day = timedelta(days=1)
     # three cohorts, 200 exposed a side; engaged before/after: a 50/100, b 50/69, c 50/50
     for cohort, after_engaged in (("a", 100), ("b", 69), ("c", 50)):
