@@ -36,8 +36,8 @@ pytest:
 wheel:
 	./scripts/check-wheel
 
-# pytest on its two workers and, beside it, the other checks one after another: the suite leaves
-# a core idle often enough (servers starting and stopping, exporters' schedules) for them to fit.
+# pytest on its workers and, beside it, the other checks one after another: the suite leaves a
+# core idle often enough (servers starting and stopping, exporters' schedules) for them to fit.
 test: setup
 	$(MAKE) --no-print-directory -j2 pytest checks
 

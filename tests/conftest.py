@@ -36,6 +36,13 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 _COSTLY_SESSION_FIXTURES = ("dashboard_server",)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the cores. A quarter of the suite's time a worker waits
+    (servers starting and stopping, exporters' schedules, the browser, deadlines a test sleeps
+    towards), and the extra worker runs tests meanwhile."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests for pytest-xdist (``--dist loadgroup``, see pyproject.toml): the users of
@@ -44,10 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     their order).
 
     The groups are then put in the order the workers should take them (pyproject.toml turns off
-    pytest-xdist's own, which orders by number of tests), so that neither worker waits while the
-    other builds the sample week and no long group is left for the end: one user of the sample
-    week first (its worker builds the week), then the groups starting real processes (seconds a
-    test) and the costly fixtures' users, then the other users of the week, then the rest."""
+    pytest-xdist's own, which orders by number of tests), so that no worker waits while another
+    builds the sample week and no long group is left for the end: one user of the sample week
+    first (its worker builds the week), then the groups starting real processes (seconds a test)
+    and the costly fixtures' users, then the other users of the week, then the rest."""
     group_of: dict[str, str] = {}
     kinds: dict[str, set[str]] = {}
     for item in items:

@@ -115,12 +115,13 @@ def test_burst_against_a_slow_writer_loses_nothing(tmp_path):
         with ThreadPoolExecutor(8) as pool:
             flushed = list(pool.map(_stock_grpc_export, [server.grpc_target] * 8))
         assert all(flushed)
-        # HTTP: a retrying exporter (honours 503 + Retry-After) sends the burst
+        # HTTP: a retrying exporter (honours 503 + Retry-After) sends the burst, encoded before
+        # the first is sent: encoding them on the way, on a busy machine, can pace the burst
+        # down to what the slow writer keeps up with
+        burst = [Export("logs", _body(records), len(records), None) for records in batches]
         sender = OtlpSender(server.http_url, in_flight=8)
         try:
-            summary = sender.send_all(
-                Export("logs", _body(records), len(records), None) for records in batches
-            )
+            summary = sender.send_all(burst)
         finally:
             sender.close()
         assert summary.retries > 0  # the server did push back
