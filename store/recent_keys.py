@@ -3,7 +3,8 @@ without asking the database (see :mod:`store.writer`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterable, Sequence
 
 _BUCKET_US = 1_000_000  # forgotten one second of event time at a time
 
@@ -23,17 +24,30 @@ class RecentKeys:
         self.floor = newest_stored + 1
         self.size = 0
         self._buckets: dict[int, dict[str, int]] = {}  # second → key → event time
+        self._seconds: list[int] = []  # the seconds of ``_buckets``, a heap (oldest first)
 
     def stored(self, keys: set[str], low: int, high: int) -> set[str]:
         """Which of ``keys`` are stored with an event time in [low, high]; needs low >= floor."""
         found: set[str] = set()
-        for second, times in self._buckets.items():
-            if second * _BUCKET_US > high or (second + 1) * _BUCKET_US <= low:
-                continue
+        for second in self._seconds_between(low // _BUCKET_US, high // _BUCKET_US):
+            times = self._buckets[second]
             for key in times.keys() & keys:
                 if low <= times[key] <= high:
                     found.add(key)
         return found
+
+    def _seconds_between(self, first: int, last: int) -> Iterable[int]:
+        """The seconds held from ``first`` to ``last``, by whichever is shorter to walk."""
+        if last - first < len(self._buckets):
+            return (second for second in range(first, last + 1) if second in self._buckets)
+        return [second for second in self._buckets if first <= second <= last]
+
+    def _bucket(self, second: int) -> dict[str, int]:
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            bucket = self._buckets[second] = {}
+            heapq.heappush(self._seconds, second)
+        return bucket
 
     def add(self, keys: Sequence[str], times: Sequence[int]) -> None:
         """Remember committed rows (``times`` in µs, one per key)."""
@@ -42,19 +56,19 @@ class RecentKeys:
         low, high = min(times), max(times)
         self.newest = max(self.newest, high)
         if low // _BUCKET_US == high // _BUCKET_US and low >= self.floor:
-            bucket = self._buckets.setdefault(low // _BUCKET_US, {})
+            bucket = self._bucket(low // _BUCKET_US)
             before = len(bucket)
             bucket.update(zip(keys, times, strict=True))
             self.size += len(bucket) - before
         else:
             for key, time_us in zip(keys, times, strict=True):
                 if time_us >= self.floor:  # older ones are the database's to answer
-                    bucket = self._buckets.setdefault(time_us // _BUCKET_US, {})
+                    bucket = self._bucket(time_us // _BUCKET_US)
                     self.size -= len(bucket)
                     bucket[key] = time_us
                     self.size += len(bucket)
         while self.size > self.capacity:
-            second = min(self._buckets)
+            second = heapq.heappop(self._seconds)
             self.size -= len(self._buckets.pop(second))
             self.floor = max(self.floor, (second + 1) * _BUCKET_US)
 
@@ -63,4 +77,5 @@ class RecentKeys:
         self.newest = max(self.newest, newest)
         self.floor = self.newest + 1
         self._buckets.clear()
+        self._seconds.clear()
         self.size = 0

@@ -144,6 +144,38 @@ def test_recent_keys_forgets_the_oldest_second_and_raises_its_floor():
     assert (recent.size, recent.floor) == (0, T0 + 9 * SECOND + 1)
 
 
+def test_recent_keys_answer_as_a_plain_scan_would_on_times_spread_thin():
+    """Keys a second or more apart (a replay, a backfill) leave a second per key: eviction and
+    lookups must give what a scan over every second gives."""
+    rng = random.Random(13)
+    recent = RecentKeys(newest_stored=T0, capacity=50)
+    held: dict[int, dict[str, int]] = {}  # the plain model: second → key → time
+    floor = T0 + 1
+    for n in range(400):
+        # a replay moving forward ten seconds a request, some rows older than the floor
+        times = sorted(T0 + (10 * n + rng.randrange(-100, 100)) * SECOND + rng.randrange(SECOND)
+                       for _ in range(rng.randrange(1, 8)))  # fmt: skip
+        keys = [f"k{rng.randrange(300)}" for _ in times]
+        recent.add(keys, times)
+        for key, t in zip(keys, times, strict=True):
+            if t >= floor:
+                held.setdefault(t // SECOND, {})[key] = t
+        while sum(map(len, held.values())) > 50:
+            second = min(held)
+            del held[second]
+            floor = max(floor, (second + 1) * SECOND)
+        assert (recent.floor, recent.size) == (floor, sum(map(len, held.values()))), n
+        some = rng.choice([t for times_ in held.values() for t in times_.values()] or [floor])
+        low = max(floor, rng.choice([some, some // SECOND * SECOND, some - 3 * SECOND]))
+        newest = max([t for times_ in held.values() for t in times_.values()], default=low)
+        high = rng.choice([low + d for d in (0, SECOND // 2, 5 * SECOND, 10_000 * SECOND)]
+                          + [max(low, newest)])  # fmt: skip
+        asked = {f"k{rng.randrange(300)}" for _ in range(100)}
+        expected = {k for times_ in held.values() for k, t in times_.items()
+                    if k in asked and low <= t <= high}  # fmt: skip
+        assert recent.stored(asked, low, high) == expected, n
+
+
 @pytest.mark.parametrize("capacity", [0, 1])
 def test_a_tiny_memory_still_answers_correctly(tmp_path, capacity, store_maker):
     with (
