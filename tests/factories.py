@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from ingest.pipeline import IngestPipeline, PreparedExport, RequestMeta
@@ -114,6 +115,27 @@ def otlp_json_logs(
             }
         ]
     }
+
+
+def proto_logs(
+    records: list[dict[str, Any]], resource: dict[str, Any] | None = None
+) -> ExportLogsServiceRequest:
+    """What :func:`otlp_json_logs` describes, built as the protobuf message: the same request
+    without protobuf's JSON parser, which costs about a millisecond a record."""
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.extend(
+        KeyValue(key=k, value=proto_value(v)) for k, v in (resource or RESOURCE).items()
+    )
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "tests"
+    for attrs in records:
+        record = scope_logs.log_records.add(
+            time_unix_nano=RECORD_TIME_NS, observed_time_unix_nano=RECORD_TIME_NS,
+            event_name="feature_flag.evaluation",
+        )  # fmt: skip
+        record.attributes.extend(KeyValue(key=k, value=proto_value(v)) for k, v in attrs.items())
+    return request
 
 
 def prepare_http(

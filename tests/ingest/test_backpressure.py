@@ -4,7 +4,6 @@ HTTP sender), and the server's memory bounded."""
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,16 +12,14 @@ import grpc
 import httpx
 import psutil
 import pytest
-from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
 from sample_data.otlp import Export, OtlpSender
-from tests.factories import RESOURCE, decision_attributes, otlp_json_logs
+from tests.factories import RESOURCE, decision_attributes, proto_logs
 from tests.servers import start_server
 
 pytestmark = pytest.mark.e2e
@@ -33,9 +30,7 @@ REQUESTS, PER_REQUEST = 30, 200
 
 
 def _body(records: list[dict]) -> bytes:
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(json.loads(json.dumps(otlp_json_logs(records))), request)
-    return request.SerializeToString()
+    return proto_logs(records).SerializeToString()
 
 
 STOCK_EXPORTERS, STOCK_PER_EXPORTER = 8, 300

@@ -4,29 +4,23 @@ refused, never answered 200 for less than was sent."""
 from __future__ import annotations
 
 import gzip
-import json
 
 import httpx
 import pytest
-from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from ingest.decode.compression import MAX_GZIP_MEMBERS, decompress
 from ingest.errors import MalformedRequest, PayloadTooLarge
 from ingest.limits import Limits
-from tests.factories import decision_attributes, otlp_json_logs
+from tests.factories import decision_attributes, proto_logs
 from tests.ingest.live import live_receivers
 
 PROTOBUF = "application/x-protobuf"
 
 
 def _logs(count: int, rule: str) -> bytes:
-    document = otlp_json_logs(
-        [decision_attributes(**{"policy.rule.id": rule}) for _ in range(count)]
-    )
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(json.loads(json.dumps(document)), request)
-    return request.SerializeToString()
+    records = [decision_attributes(**{"policy.rule.id": rule}) for _ in range(count)]
+    return proto_logs(records).SerializeToString()
 
 
 def test_every_member_is_inflated():

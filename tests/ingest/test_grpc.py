@@ -5,7 +5,6 @@ The stock SDK gRPC exporters against a real `flaglens serve` are in test_grpc_ex
 
 from __future__ import annotations
 
-import json
 import os
 
 import duckdb
@@ -14,7 +13,12 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from tests.factories import decision_attributes, otlp_json_logs, privacy_decision_attributes
+from tests.factories import (
+    decision_attributes,
+    otlp_json_logs,
+    privacy_decision_attributes,
+    proto_logs,
+)
 from tests.inprocess import start_inprocess
 
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -29,9 +33,7 @@ def server(tmp_path_factory):
 
 
 def _logs_request(records: list[dict]) -> bytes:
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(json.loads(json.dumps(otlp_json_logs(records))), request)
-    return request.SerializeToString()
+    return proto_logs(records).SerializeToString()
 
 
 def _call(server, body: bytes, **kwargs) -> bytes:

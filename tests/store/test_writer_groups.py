@@ -8,7 +8,6 @@ import time
 from concurrent.futures import Future
 
 import duckdb
-import orjson
 import pytest
 
 from contracts import load_registry
@@ -16,7 +15,7 @@ from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline
 from store.connection import Store
 from store.writer import StoreWriter, WriteBatch, WriteResult
-from tests.factories import decision_attributes, otlp_json_logs, prepare_http
+from tests.factories import decision_attributes, prepare_http, proto_logs
 from tests.store.test_writer import T0, decisions_batch
 
 ROW_GROUP = 2048  # DuckDB's smallest: one vector
@@ -32,8 +31,8 @@ def decoded_batches(requests: int, records: int) -> list[WriteBatch]:
     pipeline = IngestPipeline(load_registry(), Limits())
     batches = []
     for n in range(requests):
-        body = orjson.dumps(otlp_json_logs([decision_attributes() for _ in range(records)]))
-        batches.append(prepare_http(pipeline, n + 1, "logs", body, "application/json").batch)
+        body = proto_logs([decision_attributes() for _ in range(records)]).SerializeToString()
+        batches.append(prepare_http(pipeline, n + 1, "logs", body, "application/x-protobuf").batch)
     return batches
 
 
