@@ -3,9 +3,26 @@ DuckDB store, migrated as a file would be, or a DuckLake (``store_maker.new``, t
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from store.connection import Store
+
+
+class LazyModule:
+    """The module ``name``, imported when one of its names is first used: scipy.stats, the
+    known answers' reference, costs more to import than the rest of a worker's collection, and
+    most workers never use it. (importlib's LazyLoader would not do: pytest's collection looks
+    at every module-level name, which loads it.)"""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):  # pytest's and copy's probes: not the module's names
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self._name), attribute)
 
 
 def add_spans(

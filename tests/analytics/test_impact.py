@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from analytics.governance import load_rules
 from analytics.impact import change_impacts, comparison_windows
@@ -20,11 +19,14 @@ from analytics.slo import parse_slo
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
 from tests.analytics.helpers import (
+    LazyModule,
     add_change,
     add_decisions,
     add_engagement,
     add_spans,
 )
+
+stats = LazyModule("scipy.stats")
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 CHANGE_AT = T0 + timedelta(hours=3, seconds=30)  # mid-minute: 03:00 is the settle gap

@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from analytics.governance import load_rules
 from analytics.impact import change_impacts
 from analytics.slo import parse_slo
 from analytics.windows import TimeWindow
 from contracts.signing import KeyRing
-from tests.analytics.helpers import add_change, add_decisions, add_spans
+from tests.analytics.helpers import LazyModule, add_change, add_decisions, add_spans
+
+stats = LazyModule("scipy.stats")
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 CHANGE_AT = T0 + timedelta(hours=3, seconds=30)

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from analytics.cohorts import cohort_shifts, engagement_by_cohort
 from analytics.latency import latency_percentiles, request_series
 from analytics.stats import benjamini_hochberg, holm, two_proportion
 from analytics.windows import TimeWindow
-from tests.analytics.helpers import add_decisions, add_engagement, add_spans
+from tests.analytics.helpers import LazyModule, add_decisions, add_engagement, add_spans
+
+stats = LazyModule("scipy.stats")
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 

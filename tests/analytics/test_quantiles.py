@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from analytics.quantiles import (
     enough_for,
@@ -14,6 +13,9 @@ from analytics.quantiles import (
     sorted_quantile,
 )
 from analytics.stats import mann_whitney, normal_p_value
+from tests.analytics.helpers import LazyModule
+
+stats = LazyModule("scipy.stats")
 
 
 @pytest.mark.parametrize("q", [0.5, 0.95, 0.99])

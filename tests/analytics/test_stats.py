@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from analytics.stats import (
     benjamini_hochberg,
@@ -17,6 +16,9 @@ from analytics.stats import (
     sample_size_per_group,
     two_proportion,
 )
+from tests.analytics.helpers import LazyModule
+
+stats = LazyModule("scipy.stats")
 
 
 def test_two_proportion_by_hand():
