@@ -121,7 +121,7 @@ def proto_logs(
     records: list[dict[str, Any]], resource: dict[str, Any] | None = None
 ) -> ExportLogsServiceRequest:
     """What :func:`otlp_json_logs` describes, built as the protobuf message: the same request
-    without protobuf's JSON parser, which costs about a millisecond a record."""
+    without protobuf's JSON parser, which takes about eight times as long."""
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
     resource_logs.resource.attributes.extend(

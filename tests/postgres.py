@@ -81,7 +81,10 @@ class Cluster:
         )
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        psql = shutil.which("psql") or str(self.binaries / "psql")
+        # the cluster's own psql: Debian's /usr/bin/psql is a Perl wrapper that takes 20 times
+        # as long to start, and a lake opened for a test runs psql three times
+        own = self.binaries / "psql"
+        psql = str(own) if own.exists() else shutil.which("psql") or "psql"
         done = subprocess.run(
             [psql, "-X", "-qAt", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
              "-d", database, "-c", sql],
