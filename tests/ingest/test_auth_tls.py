@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import ssl
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.sdk._logs import LoggerProvider
@@ -26,7 +24,7 @@ from opentelemetry.sdk.resources import Resource
 
 from flaglens.cli.main import main
 from ingest.auth import token_hash
-from tests.factories import decision_attributes, otlp_json_logs
+from tests.factories import decision_attributes, otlp_json_logs, proto_logs
 from tests.inprocess import start_inprocess
 from tests.servers import start_server
 
@@ -34,17 +32,16 @@ TOKEN = "checkout-secret-token"
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
+def _resource(service: str) -> dict:
+    return {"service.name": service, "deployment.environment.name": "prod"}
+
+
 def _logs(service: str, count: int = 1) -> dict:
-    return otlp_json_logs(
-        [decision_attributes() for _ in range(count)],
-        {"service.name": service, "deployment.environment.name": "prod"},
-    )
+    return otlp_json_logs([decision_attributes() for _ in range(count)], _resource(service))
 
 
-def _protobuf(document: dict) -> bytes:
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(json.loads(json.dumps(document)), request)
-    return request.SerializeToString()
+def _protobuf(service: str) -> bytes:
+    return proto_logs([decision_attributes()], _resource(service)).SerializeToString()
 
 
 def _token_file(folder) -> Path:
@@ -82,10 +79,10 @@ def test_grpc_without_a_token_is_unauthenticated_and_with_one_is_served(authed):
     with grpc.insecure_channel(server.grpc_target) as channel:
         export = channel.unary_unary(LOGS_EXPORT)
         with pytest.raises(grpc.RpcError) as caught:
-            export(_protobuf(_logs("checkout")), timeout=10)
+            export(_protobuf("checkout"), timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
-            export(_protobuf(_logs("checkout")), timeout=10,
+            export(_protobuf("checkout"), timeout=10,
                    metadata=(("authorization", f"Bearer {TOKEN}"),))
         )  # fmt: skip
     assert answer.partial_success.rejected_log_records == 0
@@ -193,7 +190,7 @@ def test_tls_on_both_ports(tmp_path):
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(server.grpc_target, credentials) as channel:
             answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
-                channel.unary_unary(LOGS_EXPORT)(_protobuf(_logs("checkout")), timeout=10)
+                channel.unary_unary(LOGS_EXPORT)(_protobuf("checkout"), timeout=10)
             )
         assert answer.partial_success.rejected_log_records == 0
     finally:

@@ -10,12 +10,10 @@ import os
 import duckdb
 import grpc
 import pytest
-from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from tests.factories import (
     decision_attributes,
-    otlp_json_logs,
     privacy_decision_attributes,
     proto_logs,
 )
@@ -92,18 +90,11 @@ def test_too_many_records_is_resource_exhausted(tmp_path, monkeypatch):
 
 
 def test_deeply_nested_value_rejects_only_its_record(server):
-    value: dict = {"stringValue": "leaf"}
+    value: object = "leaf"
     for _ in range(20):
-        value = {"arrayValue": {"values": [value]}}
-    doc = otlp_json_logs([decision_attributes(), decision_attributes()])
-    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["attributes"].append(
-        {"key": "deep", "value": value}
-    )
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(doc, request)
-    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
-        _call(server, request.SerializeToString())
-    )
+        value = [value]
+    body = _logs_request([decision_attributes(deep=value), decision_attributes()])
+    answer = logs_service_pb2.ExportLogsServiceResponse.FromString(_call(server, body))
     assert answer.partial_success.rejected_log_records == 1
     assert "nested deeper" in answer.partial_success.error_message
 
@@ -118,11 +109,9 @@ def test_grpc_gzip_bomb_is_resource_exhausted(server):
 def test_empty_request_and_missing_service_name(server):
     empty = logs_service_pb2.ExportLogsServiceResponse.FromString(_call(server, b""))
     assert empty.partial_success.rejected_log_records == 0
-    document = otlp_json_logs([decision_attributes()], {"deployment.environment.name": "prod"})
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    json_format.ParseDict(document, request)
+    body = proto_logs([decision_attributes()], {"deployment.environment.name": "prod"})
     answer = logs_service_pb2.ExportLogsServiceResponse.FromString(
-        _call(server, request.SerializeToString())
+        _call(server, body.SerializeToString())
     )
     assert answer.partial_success.rejected_log_records == 1
     assert "/service.name" in answer.partial_success.error_message
