@@ -43,12 +43,23 @@ def translate(exc: duckdb.Error, *, path: str = "") -> StoreError:
         return TransientStoreError(f"I/O error on {path}: {text}")
     if is_conflict(exc):
         return TransientStoreError(f"transaction conflict on {path}: {text}")
-    if "duplicate key value violates unique constraint" in text and '"pg_' in text:
-        # PostgreSQL's own catalog when two sessions CREATE ... IF NOT EXISTS at once
+    if _is_concurrent_creation(text):
         return TransientStoreError(f"concurrent creation in {path}: {text}")
     if "Unable to connect to Postgres" in text or "could not connect to server" in text:
         return TransientStoreError(f"cannot reach the PostgreSQL catalog of {path}: {text}")
     return TerminalStoreError(f"database error on {path}: {text}")
+
+
+def _is_concurrent_creation(text: str) -> bool:
+    """Two processes creating the same lake at once, the loser's error (worth opening again).
+
+    When their transactions overlap, PostgreSQL refuses the second in its own catalog (a
+    duplicate ``pg_`` key); when the first has committed after the second looked for the lake
+    but before its CREATE ran, DuckLake's initialisation finds a table already there.
+    """
+    if "duplicate key value violates unique constraint" in text and '"pg_' in text:
+        return True
+    return "Failed to initialize DuckLake" in text and "already exists" in text
 
 
 def _is_disk_full(text: str) -> bool:

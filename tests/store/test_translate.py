@@ -32,3 +32,24 @@ def test_write_write_conflicts_are_still_retried():
     assert isinstance(translate(conflict, path="/d/f.duckdb"), TransientStoreError)
     assert is_conflict(duckdb.Error("Transaction conflict: cannot update a table"))
     assert not is_conflict(ValueError("Transaction conflict"))
+
+
+def test_a_lake_created_by_another_process_meanwhile_is_worth_opening_again():
+    """Processes started together on a new lake: the one whose CREATE comes after another's
+    commit finds DuckLake's tables there (``Store.open`` opens again and finds the lake)."""
+    created_meanwhile = duckdb.Error(
+        'Failed to initialize DuckLake: Failed to execute query "CREATE TABLE "lake_1"."'
+        'ducklake_metadata"("key" VARCHAR NOT NULL, "value" VARCHAR NOT NULL, "scope" VARCHAR, '
+        '"scope_id" BIGINT);": ERROR:  relation "ducklake_metadata" already exists'
+    )
+    overlapping = duckdb.Error(
+        "Failed to initialize DuckLake: ERROR:  duplicate key value violates unique constraint "
+        '"pg_namespace_nspname_index"'
+    )
+    for error in (created_meanwhile, overlapping):
+        translated = translate(error, path="ducklake:postgres://pg/flaglens")
+        assert isinstance(translated, TransientStoreError)
+        assert str(translated).startswith("concurrent creation in ducklake:postgres://pg/flaglens")
+    # the same words outside a lake's creation are no race
+    other = translate(duckdb.Error('Catalog Error: Table "decisions" already exists'), path="f")
+    assert not isinstance(other, TransientStoreError)
