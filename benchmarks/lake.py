@@ -50,11 +50,12 @@ sys.path.insert(0, str(REPO))
 
 from payloads import RECORDS_PER_REQUEST, build_template, request_body  # noqa: E402
 
+from store.batch import WriteBatch  # noqa: E402
 from store.connection import Store  # noqa: E402
 from store.lake import LakeOptions, run_upkeep  # noqa: E402
 from store.status import store_status  # noqa: E402
 from store.transfer import copy_file_into  # noqa: E402
-from store.writer import StoreWriter, WriteBatch  # noqa: E402
+from store.writer import StoreWriter  # noqa: E402
 from tests.postgres import Cluster, cluster  # noqa: E402
 from tests.servers import ServerProcess, start_server  # noqa: E402
 

@@ -28,13 +28,14 @@ from payloads import RECORDS_PER_REQUEST, build_template, request_body  # noqa: 
 from contracts import load_registry  # noqa: E402
 from ingest.limits import Limits  # noqa: E402
 from ingest.pipeline import IngestPipeline, RequestMeta  # noqa: E402
+from store.batch import WriteBatch  # noqa: E402
 from store.connection import (  # noqa: E402
     DEFAULT_CHECKPOINT_THRESHOLD,
     DUCKDB_ROW_GROUP_SIZE,
     ROW_GROUP_SIZE,
     Store,
 )
-from store.writer import StoreWriter, WriteBatch  # noqa: E402
+from store.writer import StoreWriter  # noqa: E402
 
 
 def prepared_batches(count: int) -> list[WriteBatch]:

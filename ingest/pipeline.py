@@ -1,7 +1,7 @@
 """One export request, from bytes to rows: decode → canonical form → contracts → rows.
 
 Transport-neutral: the HTTP routes and the gRPC servicers both call :meth:`IngestPipeline.prepare`
-and hand the resulting :class:`~store.writer.WriteBatch` to the writer. Records are rejected one
+and hand the resulting :class:`~store.batch.WriteBatch` to the writer. Records are rejected one
 by one (never the whole request for one bad record): each rejected record is kept whole in the
 quarantine with its reasons and counted in the OTLP partial success. A log record no contract
 claims (see :class:`~contracts.Verdict`'s ``uncontracted``) is, by the ``uncontracted`` setting,
@@ -22,7 +22,7 @@ from ingest.decode.metrics import canonical_metrics
 from ingest.decode.opa import OPA_SOURCE, decode_opa
 from ingest.limits import Limits
 from ingest.rows import RequestRows
-from store.writer import LedgerEntry, WriteBatch
+from store.batch import LedgerEntry, WriteBatch
 
 Signal = Literal["logs", "traces", "metrics", "opa"]
 """What a request carries; ``opa`` is an Open Policy Agent decision-log upload (HTTP only)."""

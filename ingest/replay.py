@@ -30,10 +30,11 @@ import pyarrow as pa
 from contracts import Contract, Registry, UnknownContract, Verdict, Violation
 from ingest.decode.opa import OPA_SOURCE
 from ingest.rows import EVENT_TABLES, RequestRows
+from store.batch import LedgerEntry, WriteBatch, WriteResult
 from store.connection import Store
 from store.errors import WriterOverloaded
 from store.tables import arrow_table
-from store.writer import LedgerEntry, StoreWriter, WriteBatch, WriteResult
+from store.writer import StoreWriter
 
 REPLAYED_SIGNALS = ("logs", OPA_SOURCE)
 REPLAY_TRANSPORT = "replay"

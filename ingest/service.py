@@ -24,9 +24,10 @@ from ingest.reload import ContractReloader
 from ingest.settings import IngestSettings
 from ingest.telemetry import SelfMetrics
 from ingest.workers import Preparers
+from store.batch import LedgerEntry, WriteBatch
 from store.connection import Store
 from store.errors import StoreError, TransientStoreError, WriterClosed, WriterOverloaded
-from store.writer import LedgerEntry, StoreWriter, WriteBatch
+from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ Ingest and analytics both stand on this package; it imports neither.
 
 from __future__ import annotations
 
+from store.batch import LedgerEntry, WriteBatch, WriteResult
 from store.connection import Store
 from store.errors import (
     StoreError,
@@ -16,7 +17,7 @@ from store.errors import (
     WriterOverloaded,
 )
 from store.write_fns import WriteFn
-from store.writer import LedgerEntry, StoreWriter, WriteBatch, WriteResult, WriterStats
+from store.writer import StoreWriter, WriterStats
 
 __all__ = [
     "LedgerEntry",

@@ -30,7 +30,7 @@ import duckdb
 
 from store.catalog import CatalogTables
 from store.connection import Store, is_conflict, translate
-from store.writer import DEDUPE_KEYS
+from store.duplicates import DEDUPE_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -15,29 +15,23 @@ requests up to the last whole row group they reach (at most ``max_group_rows``);
 the next group. Otherwise it waits ``max_group_delay`` at most: light traffic gains nothing
 from waiting.
 
-Duplicate deliveries (an exporter retrying after a timeout) are dropped inside the transaction:
-the keys of the incoming rows are looked up among stored rows whose event time lies in the
-incoming rows' time range, and among the group itself. The count of dropped rows is reported per
-request. The writer remembers the keys it committed lately (:class:`RecentKeys`), which answers
-the lookup for live traffic without a query; older time ranges are looked up in the database
-(cheap, because DuckDB skips row groups by their min/max).
+Duplicate deliveries (an exporter retrying after a timeout) are dropped inside the transaction
+(:mod:`store.duplicates`); the count of dropped rows is reported per request.
 
 While the writer has work, DuckDB runs on one thread; the store's thread count (for the
 dashboards' queries) comes back when the queue is empty after a commit (on a DuckDB file; a lake
-keeps its thread count). On two threads, a
-group's INSERT went wrong either way. Handed as one Arrow chunk it was one task, which often
-ran on DuckDB's background thread while the writer, in DuckDB's Python client, polled for it
-without sleeping and took the GIL at every turn (the client waits only when a task is blocked;
-see duckdb/duckdb#12512): 3–4 µs of server CPU a record. Handed as one chunk per request, each
-thread filled row groups of its own, so a whole row group was stored as two partial ones.
-Switching the count back and forth around every commit (rather than when the queue empties)
-cost another ~2 µs a record.
+keeps its thread count). On two threads, a group's INSERT went wrong either way. Handed as one
+Arrow chunk it was one task, which often ran on DuckDB's background thread while the writer, in
+DuckDB's Python client, polled for it without sleeping and took the GIL at every turn (the
+client waits only when a task is blocked; see duckdb/duckdb#12512): 3–4 µs of server CPU a
+record. Handed as one chunk per request, each thread filled row groups of its own, so a whole
+row group was stored as two partial ones. Switching the count back and forth around every
+commit (rather than when the queue empties) cost another ~2 µs a record.
 
 On a store other processes write as well (a DuckLake, :attr:`Store.shared`), request ids start
 at a number the catalog gives each writer (:meth:`Store.first_request_id`), every ledger row
-names its writer, and the duplicate lookup always asks the lake: RecentKeys knows only this
-writer's commits, and an exporter's retry may land on another replica. What two writers commit
-at the same moment neither can see; the lease holder removes those duplicates after the fact
+names its writer, and the duplicate lookup always asks the lake. What two writers commit at the
+same moment neither can see; the lease holder removes those duplicates after the fact
 (:mod:`store.reconcile`). A commit that conflicts with another process's change (DuckLake
 refuses an append to a table that a DELETE changed meanwhile) is retried
 (``conflict_retries``), not answered as a failure.
@@ -70,13 +64,13 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from store.batch import WriteBatch, WriteResult, ledger_row
 from store.connection import Store, is_conflict, translate
+from store.duplicates import DEDUPE_KEYS, DuplicateFilter, Kept
 from store.errors import StoreError, WriterClosed, WriterOverloaded
 from store.health import CommitHealth
 from store.lease import holder_id
-from store.recent_keys import RecentKeys
 from store.tables import COMMIT_TIME_COLUMNS, RECORD_TABLES, input_schema
 from store.write_fns import WriteCall, WriteFn, run_call
 
@@ -90,92 +84,10 @@ DEFAULT_MAX_GROUP_WAIT = 0.25  # seconds it gathers at most for requests that wo
 # (its attributes JSON and typed columns), so this bounds what the writer holds to ~130 MB;
 # beyond it exporters are told to retry rather than the server growing.
 DEFAULT_MAX_PENDING_ROWS = 2 * DEFAULT_MAX_GROUP_ROWS
-# table → (key columns identifying a record, event-time column bounding the duplicate lookup)
-DEDUPE_KEYS: Mapping[str, tuple[tuple[str, ...], str]] = {
-    "decisions": (("decision_id",), "time"),
-    "policy_changes": (("change_id",), "time"),
-    "spans": (("trace_id", "span_id"), "start_time"),
-    "metric_points": (("point_id",), "time"),
-}
 # keys per table that RecentKeys holds (~130 bytes each with 20-character ids, 16 MiB in
 # all): seconds of live traffic
 DEFAULT_RECENT_KEYS = 2 * DEFAULT_MAX_GROUP_ROWS
 DEFAULT_CONFLICT_RETRIES = 5
-_NO_TIME = -(2**63)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One export request's row in ``ingest_log``."""
-
-    request_id: int
-    received_at: datetime
-    transport: str
-    signal: str
-    encoding: str | None
-    compression: str | None
-    body_bytes: int
-    received: int
-    accepted: int
-    rejected: int
-    status_code: int
-    error: str | None
-    services: tuple[str, ...]
-    uncontracted: tuple[tuple[str | None, int], ...] = ()
-    """(service.name, records) for the records no contract claims (accepted, see ingest)."""
-
-
-@dataclass(frozen=True, slots=True)
-class WriteBatch:
-    """Everything one request adds: its ledger row and Arrow tables keyed by table name."""
-
-    ledger: LedgerEntry
-    tables: Mapping[str, pa.Table]
-
-    @property
-    def rows(self) -> int:
-        return sum(table.num_rows for table in self.tables.values())
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the Arrow tables (what the batch holds in memory until committed)."""
-        return sum(table.nbytes for table in self.tables.values())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Decode workers send batches to the server pickled. A pickled Arrow table rebuilds
-        # every array in Python; an IPC stream is one bytes object that reads back in C++
-        # without a copy (~45 vs ~520 µs for a request of 512 decisions, ~160 vs ~1300 µs
-        # to write in the worker).
-        streams = {name: _ipc_bytes(table) for name, table in self.tables.items()}
-        return _batch_from_ipc, (self.ledger, streams)
-
-
-def _ipc_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as stream:
-        stream.write_table(table)
-    return bytes(sink.getvalue())
-
-
-def _batch_from_ipc(ledger: LedgerEntry, streams: Mapping[str, bytes]) -> WriteBatch:
-    tables = {name: pa.ipc.open_stream(data).read_all() for name, data in streams.items()}
-    return WriteBatch(ledger=ledger, tables=tables)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    request_id: int
-    duplicates: int
-    committed_at: datetime
-
-
-def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
-    row = asdict(entry)
-    row["services"] = list(entry.services)
-    row["uncontracted"] = [
-        {"service_name": service, "records": records} for service, records in entry.uncontracted
-    ] or None
-    return row
 
 
 @dataclass
@@ -240,10 +152,7 @@ class StoreWriter:
         self._switch_threads = self._duckdb_threads > 1 and not store.shared
         self._holding_one_thread = False  # DuckDB held at one thread until the queue empties
         self._request_ids = itertools.count(store.first_request_id(self._cursor))
-        self._recent = {
-            table: RecentKeys(self._newest_stored(table, time_column), recent_keys)
-            for table, (_, time_column) in DEDUPE_KEYS.items()
-        }
+        self._duplicates = DuplicateFilter(self._cursor, shared=store.shared, capacity=recent_keys)
         self._ids_lock = threading.Lock()
         self._queue: deque[_Pending] = deque()
         self._calls: deque[WriteCall] = deque()  # write functions, in the order submitted
@@ -257,11 +166,6 @@ class StoreWriter:
         self._commit_seconds_total = 0.0
         self._decoding = 0  # requests being decoded, announced with incoming()
         self._rows_per_request = 0.0  # moving mean over submitted requests
-
-    def _newest_stored(self, table: str, time_column: str) -> int:
-        query = f'SELECT epoch_us(max({time_column})) FROM "{table}"'  # noqa: S608 - constants
-        row = self._cursor.execute(query).fetchone()
-        return _NO_TIME if row is None or row[0] is None else int(row[0])
 
     # -- receivers' side ------------------------------------------------------------------
 
@@ -527,7 +431,7 @@ class StoreWriter:
         cursor = self._cursor
         duplicates = [0] * len(batches)
         committed: dict[str, int] = {}
-        remember: list[tuple[RecentKeys, list[str], list[int]]] = []
+        kept_by_table: list[tuple[str, Kept]] = []
         committing = False
         cursor.execute("BEGIN TRANSACTION")
         try:
@@ -539,12 +443,11 @@ class StoreWriter:
                 combined = pa.concat_tables([t for _, t in parts])
                 owners = [i for i, t in parts for _ in range(t.num_rows)]
                 if table in DEDUPE_KEYS:
-                    combined, dropped_by, keys, times = self._drop_duplicates(
-                        table, combined, owners
-                    )
-                    for owner, dropped in dropped_by.items():
+                    kept = self._duplicates.drop(table, combined, owners)
+                    for owner, dropped in kept.dropped_by.items():
                         duplicates[owner] += dropped
-                    remember.append((self._recent[table], keys, times))
+                    kept_by_table.append((table, kept))
+                    combined = kept.rows
                 if combined.num_rows:
                     self._append(table, combined, now)
                 committed[table] = combined.num_rows
@@ -552,16 +455,16 @@ class StoreWriter:
             committing = True
             cursor.execute("COMMIT")
         except BaseException:
-            if committing:  # the rows may be stored or not: RecentKeys cannot tell any more
-                for recent, _, times in remember:
-                    recent.forget(max(times, default=_NO_TIME))
+            if committing:  # the rows may be stored or not
+                for name, kept in kept_by_table:
+                    self._duplicates.uncertain(name, kept)
             try:
                 cursor.execute("ROLLBACK")
             except duckdb.Error:  # a failed COMMIT has rolled back already: its error stands
                 pass
             raise
-        for recent, keys, times in remember:
-            recent.add(keys, times)
+        for name, kept in kept_by_table:
+            self._duplicates.committed(name, kept)
         elapsed = time.perf_counter() - started
         self._record_commit(batches, committed, sum(duplicates), elapsed)
         return [WriteResult(b.ledger.request_id, duplicates[i], now) for i, b in enumerate(batches)]
@@ -580,59 +483,11 @@ class StoreWriter:
             f"SELECT *, TIMESTAMPTZ '{now.isoformat()}' AS {stamp} FROM _incoming"
         )
 
-    def _drop_duplicates(
-        self, table: str, rows: pa.Table, owners: list[int]
-    ) -> tuple[pa.Table, dict[int, int], list[str], list[int]]:
-        """Drop rows already stored, or earlier in the group; also returns the kept rows' keys
-        and event times (µs)."""
-        key_columns, time_column = DEDUPE_KEYS[table]
-        if len(key_columns) == 1:
-            keys = rows[key_columns[0]]
-        else:
-            keys = pc.binary_join_element_wise(*(rows[c] for c in key_columns), "/")
-        key_list: list[str] = keys.to_pylist()
-        times: list[int] = rows[time_column].cast(pa.int64()).to_pylist()
-        low, high = min(times), max(times)
-        recent = self._recent[table]
-        unique = set(key_list)
-        if low >= recent.floor and not self.store.shared:
-            seen = recent.stored(unique, low, high)
-        else:
-            seen = self._stored_keys(table, keys, rows[time_column])
-        if not seen and len(unique) == len(key_list):
-            return rows, {}, key_list, times
-        keep = []
-        dropped_by: dict[int, int] = {}
-        for index, key in enumerate(key_list):
-            if key in seen:
-                keep.append(False)
-                dropped_by[owners[index]] = dropped_by.get(owners[index], 0) + 1
-            else:
-                seen.add(key)
-                keep.append(True)
-        kept_keys = [key for key, kept in zip(key_list, keep, strict=True) if kept]
-        kept_times = [t for t, kept in zip(times, keep, strict=True) if kept]
-        return rows.filter(pa.array(keep)), dropped_by, kept_keys, kept_times
-
-    def _stored_keys(self, table: str, keys: pa.ChunkedArray, times: pa.ChunkedArray) -> set[str]:
-        """Which keys the database holds with an event time in the range of ``times``."""
-        key_columns, time_column = DEDUPE_KEYS[table]
-        low, high = pc.min_max(times).values()
-        key_sql = " || '/' || ".join(key_columns)
-        _keys = pa.table({"k": keys})  # read by the query, as in _append
-        stored = self._cursor.execute(
-            f'SELECT DISTINCT {key_sql} FROM "{table}" '  # noqa: S608 - constant names
-            f"WHERE {time_column} BETWEEN $low AND $high "
-            f"AND {key_sql} IN (SELECT k FROM _keys)",
-            {"low": low.as_py(), "high": high.as_py()},
-        ).fetchall()
-        return {row[0] for row in stored}
-
     def _append_ledger(
         self, batches: Sequence[WriteBatch], duplicates: list[int], now: datetime
     ) -> None:
         rows = [
-            {**_ledger_row(batch.ledger), "duplicates": dropped, "writer": self.name}
+            {**ledger_row(batch.ledger), "duplicates": dropped, "writer": self.name}
             for batch, dropped in zip(batches, duplicates, strict=True)
         ]
         self._append(

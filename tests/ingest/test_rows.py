@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ingest.rows import RequestRows, json_text
+from store.batch import LedgerEntry, WriteBatch
 from store.connection import Store
-from store.writer import LedgerEntry, StoreWriter, WriteBatch
+from store.writer import StoreWriter
 
 RESOURCE = {"service.name": "checkout", "deployment.environment.name": "prod"}
 NANOS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123456789Z

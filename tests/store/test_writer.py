@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from store.batch import LedgerEntry, WriteBatch
 from store.connection import Store
 from store.recent_keys import RecentKeys
 from store.tables import arrow_table
-from store.writer import LedgerEntry, StoreWriter, WriteBatch
+from store.writer import StoreWriter
 
 SECOND = 1_000_000  # µs
 T0 = 1_796_000_000 * SECOND  # 2026-11-29
@@ -81,7 +82,7 @@ def test_rows_stored_before_the_writer_started_are_found_in_the_database(tmp_pat
         with StoreWriter(store, max_group_delay=0) as first:
             write(first, [("a", T0), ("b", T0 + SECOND)])
         with StoreWriter(store, max_group_delay=0) as second:
-            assert second._recent["decisions"].floor == T0 + SECOND + 1
+            assert second._duplicates.recent("decisions").floor == T0 + SECOND + 1
             assert write(second, [("a", T0), ("new", T0 + 2 * SECOND)]) == 1
             assert write(second, [("b", T0 + SECOND)]) == 1
             assert write(second, [("new", T0 + 2 * SECOND)]) == 1  # from memory
@@ -94,7 +95,7 @@ def test_keys_the_writer_forgot_are_found_in_the_database(tmp_path, store_maker)
     ):
         for second in range(5):
             write(w, [(f"{second}-{i}", T0 + second * SECOND + i) for i in range(3)])
-        recent = w._recent["decisions"]
+        recent = w._duplicates.recent("decisions")
         assert recent.size <= 4
         assert recent.floor > T0 + 2 * SECOND  # the oldest seconds were forgotten
         assert write(w, [("0-1", T0 + 1), ("4-2", T0 + 4 * SECOND + 2)]) == 2

@@ -13,8 +13,9 @@ import pytest
 from contracts import load_registry
 from ingest.limits import Limits
 from ingest.pipeline import IngestPipeline
+from store.batch import WriteBatch, WriteResult
 from store.connection import Store
-from store.writer import StoreWriter, WriteBatch, WriteResult
+from store.writer import StoreWriter
 from tests.factories import decision_attributes, prepare_http, proto_logs
 from tests.store.test_writer import T0, decisions_batch
 
