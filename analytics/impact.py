@@ -49,7 +49,8 @@ from analytics.budgets import bad_events_since, bad_predicate, budget_events
 from analytics.effects import ALPHA, Effect, Family, adjust
 from analytics.errors import AnalyticsError
 from analytics.governance import ChangeReview, Rules, review_changes
-from analytics.impact_facts import MIN_SAMPLE, WindowFacts, collect, epoch_minute
+from analytics.impact_facts import MIN_SAMPLE, WindowFacts, epoch_minute
+from analytics.impact_records import collect
 from analytics.impact_windows import HALF_WIDTH, LedgerChange, Windows, comparison_windows
 from analytics.quantiles import TAIL_QUANTILES, enough_for, label
 from analytics.slo import SLO

@@ -1,25 +1,14 @@
-"""The facts around each policy change that its impact is judged on, gathered live or recorded.
+"""The facts around each policy change that its impact is judged on, gathered from the data.
 
 For a change (see :mod:`analytics.impact_windows` for its reach and windows) the *facts* are:
 the services that evaluated its flag in its environment within its reach; each one's windows
 once the other changes on it are left out; per service and side, the server spans and how
 many failed, and a latency sample; per service, cohort and side, the exposed subjects and how
-many of them engaged. :func:`collect` finds them for any number of changes with a fixed number
-of queries; the exact distinct-subject counts make it the costly part of change impact
-(seconds on millions of decisions).
-
-Facts of changes whose reach has closed do not change any more, so they are *recorded*, as a
-recording rule would: :func:`refresh` (run by ``flaglens serve`` with each alert evaluation)
-stores in ``impact_windows`` / ``impact_facts`` the facts of every change whose reach ended at
-least :data:`LATE_DATA_GRACE` ago and before the event time of everything ingested since then
-(the latency samples as their test results, which is all the assessment needs), and
-:mod:`analytics.impact_records` fills changes in from there. Recorded facts stand only for
-exactly the reach, flag and other changes a change has now: a change whose reach moved (new
-data widened its bounds) or that gained a neighbour is gathered live again, and recorded again
-by the next refresh. Data that arrives later than that for a change already recorded is not
-counted in it. The facts are
-gathered on a reader cursor; only storing them (:func:`record`) is handed to the store's one
-writer.
+many of them engaged. :func:`frame` sets out each change with its candidates and bounds, and
+:func:`complete` plans its windows and gathers its facts with a fixed number of queries for any
+number of changes; the exact distinct-subject counts make it the costly part of change impact
+(seconds on millions of decisions). The facts of closed changes are recorded instead of
+gathered again each time: see :mod:`analytics.impact_records`.
 """
 
 from __future__ import annotations
@@ -43,12 +32,9 @@ from analytics.impact_windows import (
     reach,
 )
 from analytics.quantiles import QuantileTest, quantile_tests
-from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest, location_shift
 from analytics.views import register
 from analytics.windows import TimeWindow
-from store.write_fns import WriteFn
-from store.writer import StoreWriter
 
 MIN_SAMPLE = 100  # spans per side for error rate and latency; exposed subjects for engagement
 LATENCY_SAMPLE = 1_000
@@ -258,25 +244,6 @@ def frame(
             )
         facts.append(WindowFacts(index, change, around, nominal, candidates))
     return facts, bounds
-
-
-def collect(
-    cursor: duckdb.DuckDBPyConnection,
-    changes: list[LedgerChange],
-    half_width: timedelta = HALF_WIDTH,
-) -> list[WindowFacts]:
-    """The facts of each of ``changes`` (``index`` = its position), recorded or gathered.
-
-    Changes without recorded facts for their present reach and candidates get their affected
-    services (and those of their candidates) counted, their windows planned and their facts
-    gathered.
-    """
-    from analytics.impact_records import read_recorded
-
-    facts, bounds = frame(cursor, changes, half_width)
-    pending = read_recorded(cursor, [f for f in facts if f.nominal is not None])
-    complete(cursor, pending, bounds, half_width)
-    return facts
 
 
 def complete(
@@ -523,87 +490,3 @@ def _sample_durations(cursor: duckdb.DuckDBPyConnection, facts: list[WindowFacts
         by_index = {f.index: f for f, _ in pairs}
         for w, service, side, values in rows:
             by_index[w].durations[(service, side)] = np.asarray(values, dtype=float)
-
-
-def record(facts: list[WindowFacts], now: datetime) -> WriteFn[None]:
-    """The write function (see :mod:`store.write_fns`) that stores gathered ``facts``,
-    replacing what was recorded before for the same changes.
-
-    The rows are built (and the latency tests run) here, on the caller's thread; the write
-    function only writes them.
-    """
-    from analytics.impact_records import recorded_tables
-
-    windows, fact_rows = recorded_tables(facts)
-    ids = [f.change_id for f in facts]
-    any_facts = bool(fact_rows["change_id"][0])
-
-    def write(cursor: duckdb.DuckDBPyConnection) -> None:
-        try:
-            cursor.execute(
-                "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-            )
-            cursor.execute(
-                "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
-            )
-            register(cursor, "_recorded_windows", windows)
-            cursor.execute(
-                "INSERT INTO impact_windows BY NAME "
-                "SELECT *, $now AS recorded_at FROM _recorded_windows",
-                {"now": now},
-            )
-            if any_facts:
-                register(cursor, "_recorded_facts", fact_rows)
-                cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
-        finally:
-            for name in ("_recorded_windows", "_recorded_facts"):
-                try:
-                    cursor.unregister(name)
-                except duckdb.Error:
-                    pass
-
-    return write
-
-
-def closed_facts(
-    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
-) -> list[WindowFacts]:
-    """Every change of the ledger whose reach is closed at ``now``, framed (not gathered).
-
-    Closed: it has windows, and its reach ends at or before :func:`closed_until`.
-    """
-    facts, _ = frame(cursor, ledger(cursor))
-    until = closed_until(cursor, now, grace=grace)
-    return [f for f in facts if f.nominal is not None and f.reach and f.reach.end <= until]
-
-
-def refresh(
-    cursor: duckdb.DuckDBPyConnection,
-    writer: StoreWriter,
-    now: datetime,
-    *,
-    grace: timedelta = LATE_DATA_GRACE,
-) -> int:
-    """Record the facts of closed changes not recorded yet for their present reach and
-    candidates.
-
-    Gathers them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how
-    many changes were (re)recorded. The first run on a large store assesses every closed change
-    (as long as one uncached change-impact query); later runs compare what is recorded with the
-    ledger only, and gather only the changes whose reach closed since.
-
-    Raises:
-        StoreError: the writer could not store them (nothing was stored).
-    """
-    from analytics.impact_records import recorded_keys, unique_ids
-
-    closed = closed_facts(cursor, now, grace=grace)
-    once = unique_ids([f.change_id for f in closed])
-    found = recorded_keys(cursor, sorted(once))
-    missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
-    if not missing:
-        return 0
-    bounds = data_bounds(cursor, {f.environment for f in missing})
-    complete(cursor, missing, bounds)
-    writer.execute_write_fn(record(missing, now)).result()
-    return len(missing)

@@ -1,25 +1,38 @@
-"""The recorded facts of closed changes (``impact_windows``, ``impact_facts``): read and built.
+"""The recorded facts of closed changes (``impact_windows``, ``impact_facts``).
 
-:func:`read_recorded` fills in the facts of changes recorded for exactly their present flag,
-environment, reach and candidates; :func:`recorded_tables` turns gathered facts into the rows
-:func:`analytics.impact_facts.record` writes. See :mod:`analytics.impact_facts` for when a
-change is recorded.
+Facts of changes whose reach has closed do not change any more, so they are *recorded*, as a
+recording rule would: :func:`refresh` (run by ``flaglens serve`` with each alert evaluation)
+stores the facts (:mod:`analytics.impact_facts`) of every change whose reach ended at least
+:data:`~analytics.recording.LATE_DATA_GRACE` ago and before the event time of everything
+ingested since then (the latency samples as their test results, which is all the assessment
+needs). The facts are gathered on a reader cursor; only storing them (:func:`record`) is handed
+to the store's one writer.
+
+:func:`collect` answers change impact from here: it fills in the facts of changes recorded for
+exactly the reach, flag, environment and other changes they have now (:func:`read_recorded`),
+and gathers the rest live. A change whose reach moved (new data widened its bounds) or that
+gained a neighbour is gathered live again, and recorded again by the next refresh. Data that
+arrives later than that for a change already recorded is not counted in it.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from analytics.impact_facts import WindowFacts
-from analytics.impact_windows import Windows
+from analytics.impact_facts import WindowFacts, complete, data_bounds, frame, ledger
+from analytics.impact_windows import HALF_WIDTH, LedgerChange, Windows
 from analytics.quantiles import QuantileTest
+from analytics.recording import LATE_DATA_GRACE, closed_until
 from analytics.stats import ShiftTest
 from analytics.views import register
 from analytics.windows import TimeWindow
+from store.write_fns import WriteFn
+from store.writer import StoreWriter
 
 _TIME = pa.timestamp("us", tz="UTC")
 # the columns of impact_facts a row may leave NULL, in table order
@@ -186,3 +199,100 @@ def recorded_tables(
         "quantile": (rows["quantile"], _QUANTILE_TYPE),
     }
     return windows, fact_columns
+
+
+def collect(
+    cursor: duckdb.DuckDBPyConnection,
+    changes: list[LedgerChange],
+    half_width: timedelta = HALF_WIDTH,
+) -> list[WindowFacts]:
+    """The facts of each of ``changes`` (``index`` = its position), recorded or gathered.
+
+    Changes without recorded facts for their present reach and candidates get their affected
+    services (and those of their candidates) counted, their windows planned and their facts
+    gathered.
+    """
+    facts, bounds = frame(cursor, changes, half_width)
+    pending = read_recorded(cursor, [f for f in facts if f.nominal is not None])
+    complete(cursor, pending, bounds, half_width)
+    return facts
+
+
+def record(facts: list[WindowFacts], now: datetime) -> WriteFn[None]:
+    """The write function (see :mod:`store.write_fns`) that stores gathered ``facts``,
+    replacing what was recorded before for the same changes.
+
+    The rows are built (and the latency tests run) here, on the caller's thread; the write
+    function only writes them.
+    """
+    windows, fact_rows = recorded_tables(facts)
+    ids = [f.change_id for f in facts]
+    any_facts = bool(fact_rows["change_id"][0])
+
+    def write(cursor: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cursor.execute(
+                "DELETE FROM impact_facts WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
+            )
+            cursor.execute(
+                "DELETE FROM impact_windows WHERE change_id IN (SELECT unnest($ids))", {"ids": ids}
+            )
+            register(cursor, "_recorded_windows", windows)
+            cursor.execute(
+                "INSERT INTO impact_windows BY NAME "
+                "SELECT *, $now AS recorded_at FROM _recorded_windows",
+                {"now": now},
+            )
+            if any_facts:
+                register(cursor, "_recorded_facts", fact_rows)
+                cursor.execute("INSERT INTO impact_facts BY NAME SELECT * FROM _recorded_facts")
+        finally:
+            for name in ("_recorded_windows", "_recorded_facts"):
+                try:
+                    cursor.unregister(name)
+                except duckdb.Error:
+                    pass
+
+    return write
+
+
+def closed_facts(
+    cursor: duckdb.DuckDBPyConnection, now: datetime, *, grace: timedelta = LATE_DATA_GRACE
+) -> list[WindowFacts]:
+    """Every change of the ledger whose reach is closed at ``now``, framed (not gathered).
+
+    Closed: it has windows, and its reach ends at or before :func:`closed_until`.
+    """
+    facts, _ = frame(cursor, ledger(cursor))
+    until = closed_until(cursor, now, grace=grace)
+    return [f for f in facts if f.nominal is not None and f.reach and f.reach.end <= until]
+
+
+def refresh(
+    cursor: duckdb.DuckDBPyConnection,
+    writer: StoreWriter,
+    now: datetime,
+    *,
+    grace: timedelta = LATE_DATA_GRACE,
+) -> int:
+    """Record the facts of closed changes not recorded yet for their present reach and
+    candidates.
+
+    Gathers them on ``cursor`` (a reader's) and stores them through ``writer``. Returns how
+    many changes were (re)recorded. The first run on a large store assesses every closed change
+    (as long as one uncached change-impact query); later runs compare what is recorded with the
+    ledger only, and gather only the changes whose reach closed since.
+
+    Raises:
+        StoreError: the writer could not store them (nothing was stored).
+    """
+    closed = closed_facts(cursor, now, grace=grace)
+    once = unique_ids([f.change_id for f in closed])
+    found = recorded_keys(cursor, sorted(once))
+    missing = [f for f in closed if f.change_id in once and found.get(f.change_id) != f.key]
+    if not missing:
+        return 0
+    bounds = data_bounds(cursor, {f.environment for f in missing})
+    complete(cursor, missing, bounds)
+    writer.execute_write_fn(record(missing, now)).result()
+    return len(missing)

@@ -10,7 +10,7 @@ against the target of 300 ms, and as a ratio to the baseline measured in the sam
 scan of ``decisions`` (``SELECT count(*), count(DISTINCT subject_id)``).
 
 Change impact reads the facts `flaglens serve` records for closed changes (see
-``analytics/impact_facts.py``), so it is timed three ways: with nothing recorded (what the
+``analytics/impact_records.py``), so it is timed three ways: with nothing recorded (what the
 dashboards pay for changes whose windows are still open), the background step recording all
 of them (what a first refresh after start-up pays, off the page's path), and with everything
 recorded (the page load). The refresh's "now" is a day after the data ends. Cohort
@@ -45,7 +45,7 @@ from analytics import (  # noqa: E402
     contract_health,
     governance,
     impact,
-    impact_facts,
+    impact_records,
     latency,
     volume,
 )
@@ -210,9 +210,9 @@ def queries(store: Store, writer: StoreWriter) -> dict[str, Callable[[], Any]]:
         ),
         "serve (background): record facts of 60 changes": lambda: (
             forget_facts(store),
-            impact_facts.refresh(store.cursor(), writer, REFRESH_AT),
+            impact_records.refresh(store.cursor(), writer, REFRESH_AT),
         ),
-        "serve (background): refresh, nothing new": run(impact_facts.refresh, writer, REFRESH_AT),
+        "serve (background): refresh, nothing new": run(impact_records.refresh, writer, REFRESH_AT),
         "changes: impact of every change, 7d (recorded)": run(
             impact.change_impacts, week, slos, rules, keys
         ),

@@ -2,7 +2,7 @@
 
 Each round evaluates the alert rules and delivers pending notifications (when alert rules are
 on), then records the facts of changes whose windows have closed
-(:func:`analytics.impact_facts.refresh`) and the cohort engagement of closed periods
+(:func:`analytics.impact_records.refresh`) and the cohort engagement of closed periods
 (:func:`analytics.cohort_periods.refresh`), which the dashboards read instead of querying them
 again. The first round runs as soon as the thread starts, so a large store gets its records
 without waiting one interval. Each part queries on a reader cursor of its own and writes
@@ -23,7 +23,7 @@ import httpx
 from alerts.evaluator import Evaluator
 from alerts.rules import AlertConfig
 from alerts.webhook import deliver_pending
-from analytics import cohort_periods, impact_facts
+from analytics import cohort_periods, impact_records
 from analytics.session import Session
 from flaglens.trust import system_trust
 from store.errors import StoreError
@@ -72,7 +72,7 @@ class PeriodicRounds:
             if url:
                 cursor = self._cursor_factory()
                 deliver_pending(cursor, self._writer, url, client=self._client, now=now)
-        recorded = impact_facts.refresh(self._cursor_factory(), self._writer, now)
+        recorded = impact_records.refresh(self._cursor_factory(), self._writer, now)
         if recorded:
             log.info("recorded the facts of %d closed changes", recorded)
         periods = cohort_periods.refresh(self._cursor_factory(), self._writer, now)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from analytics import impact_facts, recording
+from analytics import impact_records, recording
 from analytics.governance import load_rules
 from analytics.impact import change_impacts
 from analytics.slo import load_slos
@@ -53,9 +53,9 @@ def test_recorded_facts_give_the_live_answer_and_are_used(sample_week, tmp_path)
     with Store.open(db) as store, StoreWriter(store) as writer:
         live = _impacts(store, week, keys)
         cursor = store.cursor()
-        closed = impact_facts.closed_facts(cursor, FAR_FUTURE)
-        assert closed and impact_facts.refresh(cursor, writer, FAR_FUTURE) == len(closed)
-        assert impact_facts.refresh(cursor, writer, FAR_FUTURE) == 0  # nothing new to record
+        closed = impact_records.closed_facts(cursor, FAR_FUTURE)
+        assert closed and impact_records.refresh(cursor, writer, FAR_FUTURE) == len(closed)
+        assert impact_records.refresh(cursor, writer, FAR_FUTURE) == 0  # nothing new to record
         (recorded,) = cursor.execute("SELECT count(*) FROM impact_windows").fetchone()
         assert recorded == len(closed)
         assert _impacts(store, week, keys) == live
@@ -87,9 +87,9 @@ def test_refresh_gathers_on_its_cursor_and_writes_only_through_the_writer(sample
     db = _copy_without_records(sample_week, tmp_path)
     with Store.open(db) as store, StoreWriter(store) as writer:
         reader = read_only_cursors(store)()
-        closed = impact_facts.closed_facts(reader, FAR_FUTURE)
-        assert closed and impact_facts.refresh(reader, writer, FAR_FUTURE) == len(closed)
-        assert impact_facts.refresh(reader, writer, FAR_FUTURE) == 0
+        closed = impact_records.closed_facts(reader, FAR_FUTURE)
+        assert closed and impact_records.refresh(reader, writer, FAR_FUTURE) == len(closed)
+        assert impact_records.refresh(reader, writer, FAR_FUTURE) == 0
         assert writer.stats().write_fns == 1
         (recorded,) = reader.execute("SELECT count(*) FROM impact_windows").fetchone()
         assert recorded == len(closed)
@@ -104,14 +104,14 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
     keys = KeyRing.load(sample_week.keys)
     with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
-        every = impact_facts.closed_facts(cursor, FAR_FUTURE)
+        every = impact_records.closed_facts(cursor, FAR_FUTURE)
         # an hour after the last reach closed... minus a minute: that one is not recorded yet
         last_end = max(f.reach.end for f in every)
         now = last_end + recording.LATE_DATA_GRACE - timedelta(minutes=1)
-        recorded = impact_facts.refresh(cursor, writer, now)
+        recorded = impact_records.refresh(cursor, writer, now)
         assert 0 < recorded < len(every)
         assert (
-            impact_facts.refresh(cursor, writer, now + timedelta(minutes=1))
+            impact_records.refresh(cursor, writer, now + timedelta(minutes=1))
             == len(every) - recorded
         )
         live_before = _impacts(store, week, keys)
@@ -126,7 +126,7 @@ def test_only_closed_windows_are_recorded_and_moved_windows_are_gathered_again(
             {"c": moved},
         )
         assert _impacts(store, week, keys) == live_before
-        assert impact_facts.refresh(cursor, writer, FAR_FUTURE) == 1
+        assert impact_records.refresh(cursor, writer, FAR_FUTURE) == 1
         assert _impacts(store, week, keys) == live_before
 
 
@@ -143,7 +143,7 @@ def test_a_change_that_gains_a_neighbour_is_gathered_again(sample_week, tmp_path
     with Store.open(db) as store:
         cursor = store.cursor()
         with StoreWriter(store) as writer:
-            assert impact_facts.refresh(cursor, writer, FAR_FUTURE) > 0
+            assert impact_records.refresh(cursor, writer, FAR_FUTURE) > 0
         # the same flag changed again two hours after the cohort shift
         cursor.execute(
             "INSERT INTO policy_changes SELECT * REPLACE (change_id || '-again' AS change_id, "
@@ -164,7 +164,7 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
     db = _copy_without_records(sample_week, tmp_path)
     with Store.open(db) as store, StoreWriter(store) as writer:
         cursor = store.cursor()
-        every = impact_facts.closed_facts(cursor, FAR_FUTURE)
+        every = impact_records.closed_facts(cursor, FAR_FUTURE)
         first_end = min(f.reach.end for f in every)
         # a backfill: a span from before the first change's window closed, ingested just now
         now = FAR_FUTURE
@@ -176,8 +176,8 @@ def test_nothing_is_recorded_while_old_event_times_arrive(sample_week, tmp_path)
             {"now": now - timedelta(minutes=5), "first": first_end},
         )
         assert recording.ingest_frontier(cursor, now) < first_end
-        assert impact_facts.refresh(cursor, writer, now) == 0
-        assert impact_facts.refresh(cursor, writer, now + recording.LATE_DATA_GRACE) == len(every)
+        assert impact_records.refresh(cursor, writer, now) == 0
+        assert impact_records.refresh(cursor, writer, now + recording.LATE_DATA_GRACE) == len(every)
 
 
 def test_a_version_3_store_upgrades_with_empty_fact_tables(tmp_path):

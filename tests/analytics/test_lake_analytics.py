@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analytics import cohort_periods, impact_facts
+from analytics import cohort_periods, impact_records
 from analytics.analyses import ANALYSES, Query
 from analytics.contract_preview import preview_contracts
 from analytics.session import AnalyticsConfig, Session
@@ -110,7 +110,7 @@ def test_the_periodic_recording_records_the_same_on_the_lake(small_day, tmp_path
         for table in _RECORDED:
             cursor.execute(f"DELETE FROM {table}")
         with StoreWriter(store) as writer:
-            impact_facts.refresh(store.cursor(), writer, now)
+            impact_records.refresh(store.cursor(), writer, now)
             cohort_periods.refresh(store.cursor(), writer, now)
         recorded.append(
             {
